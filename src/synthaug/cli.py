@@ -1,0 +1,164 @@
+"""The ``synthaug`` command: one sub-command per pipeline stage, a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthaug import __version__
+from synthaug.errors import SynthaugError
+from synthaug.progress import console
+
+app = typer.Typer(
+    name="synthaug",
+    help="Does GAN-synthesised image–mask data help your small segmentation dataset? "
+    "Stages: phantom → prepare → train-gan → generate → train-seg → study/report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"synthaug {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """synthaug command line."""
+
+
+def _parse_pair(text: str, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SynthaugError(f"{name}: expected two comma-separated numbers like -1000,1000, got {text!r}") from None
+    return lo, hi
+
+
+@app.command()
+def phantom(
+    out: Annotated[Path, typer.Option(help="Output folder (MSD v1 layout).")],
+    patients: Annotated[int, typer.Option(help="Number of virtual patients.")] = 24,
+    task: Annotated[str, typer.Option(help="tissue (CSF/GM/WM/lesion) or lesion (core/oedema).")] = "tissue",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same dataset.")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Build the embedded semi-synthetic brain MRI dataset offline (MNI152 from nilearn)."""
+    from synthaug.data.phantom import make_phantom
+
+    t0 = time.perf_counter()
+    path = make_phantom(out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite)
+    console.print(f"phantom: {patients} patients ({task}) written to {path} in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command()
+def prepare(
+    dataset: Annotated[Path, typer.Option(help="Dataset folder: MSD v1, nnU-Net v2 raw or BraTS-style.")],
+    out: Annotated[Path, typer.Option(help="Slice store folder to create.")],
+    resolution: Annotated[int, typer.Option(help="Output slice size in pixels.")] = 64,
+    axis: Annotated[str, typer.Option(help="Slicing axis: axial, coronal or sagittal.")] = "axial",
+    folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of non-test patients held out for validation.")] = 0.2,
+    layout: Annotated[str, typer.Option(help="auto, msd, nnunet or brats.")] = "auto",
+    normalization: Annotated[
+        str, typer.Option(help="Per-modality method, comma-separated (auto, mr, ct, none); one applies to all.")
+    ] = "auto",
+    ct_window: Annotated[str, typer.Option(help="CT window in HU, low,high.")] = "-1000,1000",
+    mr_percentiles: Annotated[str, typer.Option(help="MR foreground percentiles, low,high.")] = "0.5,99.5",
+    crop: Annotated[str, typer.Option(help="foreground or none.")] = "foreground",
+    drop_empty: Annotated[bool, typer.Option(help="Drop slices without labelled foreground.")] = False,
+    drop_edge: Annotated[float, typer.Option(help="Fraction of slices dropped at each end.")] = 0.0,
+    repair_nonfinite: Annotated[bool, typer.Option(help="Replace NaN/Inf voxels instead of failing.")] = False,
+    geometry_tolerance: Annotated[float, typer.Option(help="Image/label geometry tolerance.")] = 1e-3,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store (only once the new one is complete).")] = False,
+) -> None:
+    """Check, normalise and slice a dataset into a slice store with patient-level folds."""
+    from synthaug.config import PrepareOptions
+    from synthaug.data.prepare import prepare as run_prepare
+
+    opts = PrepareOptions(
+        resolution=resolution,
+        axis=axis,
+        folds=folds,
+        seed=seed,
+        val_fraction=val_fraction,
+        normalization=[m.strip() for m in normalization.split(",")],
+        ct_window=_parse_pair(ct_window, "ct_window"),
+        mr_percentiles=_parse_pair(mr_percentiles, "mr_percentiles"),
+        crop=crop,
+        drop_empty=drop_empty,
+        drop_edge=drop_edge,
+        repair_nonfinite=repair_nonfinite,
+        geometry_tolerance=geometry_tolerance,
+        layout=layout,
+        workers=workers,
+    )
+    t0 = time.perf_counter()
+    store = run_prepare(dataset, out, opts, overwrite=overwrite)
+    s = store.summary()
+    console.print(
+        f"prepare: {s['patients']} patients, {s['slices']} slices of {s['resolution']}×{s['resolution']}, "
+        f"channels {s['modalities']}, labels {s['labels']}, {s['folds']} folds → {out} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+
+
+@app.command()
+def info(store: Annotated[Path, typer.Argument(help="A slice store folder.")]) -> None:
+    """Print a slice store's summary (patients, slices, channels, labels, folds) as JSON."""
+    from synthaug.data.store import SliceStore
+
+    typer.echo(json.dumps(SliceStore(store).summary(), indent=2))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run folder for every artifact of the demo.")] = Path("runs/demo"),
+    patients: Annotated[int, typer.Option(help="Phantom patients per task.")] = 24,
+    resolution: Annotated[int, typer.Option(help="Slice size.")] = 64,
+    folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """The main job on the embedded phantom: build it, prepare it (later stages join as they land)."""
+    from synthaug.config import PrepareOptions
+    from synthaug.data.phantom import make_phantom
+    from synthaug.data.prepare import prepare as run_prepare
+
+    t0 = time.perf_counter()
+    dataset = out / "datasets" / "phantom-tissue"
+    store_path = out / "stores" / "phantom-tissue"
+    if not dataset.exists():
+        make_phantom(dataset, patients=patients, task="tissue", seed=seed)
+    if not store_path.exists():
+        run_prepare(dataset, store_path, PrepareOptions(resolution=resolution, folds=folds, seed=seed))
+    from synthaug.data.store import SliceStore
+
+    s = SliceStore(store_path).summary()
+    console.print(
+        f"demo: store {store_path}: {s['patients']} patients, {s['slices']} slices, "
+        f"{s['folds']} folds, label frequencies {s['label_frequencies']} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+
+
+def main() -> None:
+    """Entry point: run the app, turning SynthaugError into one line and a non-zero exit."""
+    try:
+        app()
+    except SynthaugError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

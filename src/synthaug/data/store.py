@@ -1,0 +1,169 @@
+"""The slice store: a prepared dataset on disk, loaded into memory fast.
+
+Layout of a store directory (written atomically by ``prepare``)::
+
+    store.json    format version, provenance (source, options, synthaug version), modalities,
+                  labels, per-patient slice ranges and metadata, patient-level folds
+    images.npy    [N, C, R, R] float16, intensities in [-1, 1]
+    labels.npy    [N, R, R] uint8, values 0..K-1
+    positions.npy [N] int32, each slice's index along the slicing axis of its RAS volume
+
+Slices of one patient are contiguous, in slicing-axis order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from synthaug.errors import StoreError
+
+STORE_FORMAT = "synthaug-slice-store"
+STORE_VERSION = 1
+METADATA = "store.json"
+ARRAYS = ("images.npy", "labels.npy", "positions.npy")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Patient ids of one fold."""
+
+    fold: int
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+class SliceStore:
+    """Read access to a prepared dataset.
+
+    >>> store = SliceStore("runs/demo/store")
+    >>> images, labels = store.arrays(store.split(0).train)   # [N, C, R, R], [N, R, R]
+    """
+
+    def __init__(self, path: Path | str, mmap: bool = True) -> None:
+        self.path = Path(path)
+        meta_path = self.path / METADATA
+        if not meta_path.is_file():
+            raise StoreError(f"{self.path}: not a slice store (no {METADATA}); run `synthaug prepare`")
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{meta_path}: corrupt store metadata ({exc.msg})") from exc
+        if self.meta.get("format") != STORE_FORMAT or self.meta.get("version") != STORE_VERSION:
+            raise StoreError(f"{meta_path}: not a version-{STORE_VERSION} synthaug slice store")
+        mode = "r" if mmap else None
+        try:
+            self.images = np.load(self.path / "images.npy", mmap_mode=mode)
+            self.labels = np.load(self.path / "labels.npy", mmap_mode=mode)
+            self.positions = np.load(self.path / "positions.npy", mmap_mode=mode)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{self.path}: cannot read store arrays ({exc})") from exc
+        n = self.meta["num_slices"]
+        if len(self.images) != n or len(self.labels) != n:
+            raise StoreError(f"{self.path}: arrays hold {len(self.images)} slices, metadata says {n}")
+
+    # -- what the dataset is -------------------------------------------------------------
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.meta["modalities"])
+
+    @property
+    def label_names(self) -> list[str]:
+        """Names of labels 0..K-1 (0 is background)."""
+        return list(self.meta["labels"])
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.modalities)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.meta["resolution"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["source"]["name"])
+
+    @cached_property
+    def patients(self) -> list[str]:
+        return [p["id"] for p in self.meta["patients"]]
+
+    @cached_property
+    def _ranges(self) -> dict[str, tuple[int, int]]:
+        return {p["id"]: (p["start"], p["start"] + p["num_slices"]) for p in self.meta["patients"]}
+
+    @property
+    def num_folds(self) -> int:
+        return len(self.meta["folds"])
+
+    def split(self, fold: int) -> Split:
+        if not 0 <= fold < self.num_folds:
+            raise StoreError(f"{self.path}: fold {fold} does not exist (the store has folds 0..{self.num_folds - 1})")
+        f = self.meta["folds"][fold]
+        return Split(fold, list(f["train"]), list(f["val"]), list(f["test"]))
+
+    # -- data access ------------------------------------------------------------------------
+    def slice_range(self, patient: str) -> tuple[int, int]:
+        try:
+            return self._ranges[patient]
+        except KeyError:
+            raise StoreError(f"{self.path}: no patient {patient!r}") from None
+
+    def patient(self, patient: str) -> tuple[np.ndarray, np.ndarray]:
+        """One patient's slices: images [S, C, R, R] float32, labels [S, R, R] int64."""
+        a, b = self.slice_range(patient)
+        return self.images[a:b].astype(np.float32), self.labels[a:b].astype(np.int64)
+
+    def indices(self, patients: list[str]) -> np.ndarray:
+        """Global slice indices of the given patients, in order."""
+        parts = [np.arange(*self.slice_range(p)) for p in patients]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def arrays(self, patients: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All slices of ``patients``: images [N, C, R, R] float32, labels [N, R, R] int64."""
+        idx = self.indices(patients)
+        return self.images[idx].astype(np.float32), self.labels[idx].astype(np.int64)
+
+    def slice_counts(self, patients: list[str] | None = None) -> list[int]:
+        patients = self.patients if patients is None else patients
+        return [b - a for a, b in (self.slice_range(p) for p in patients)]
+
+    def median_slices(self, patients: list[str] | None = None) -> int:
+        """Median slice count: the size of one synthetic 'patient'."""
+        return int(round(float(np.median(self.slice_counts(patients)))))
+
+    def label_frequencies(self, patients: list[str] | None = None) -> np.ndarray:
+        """Fraction of pixels per class, [K]."""
+        labels = self.labels if patients is None else self.labels[self.indices(patients)]
+        counts = np.bincount(np.asarray(labels).ravel(), minlength=self.num_classes)
+        return counts / max(1, counts.sum())
+
+    def summary(self) -> dict:
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "patients": len(self.patients),
+            "slices": int(self.meta["num_slices"]),
+            "modalities": self.modalities,
+            "labels": self.label_names,
+            "resolution": self.resolution,
+            "axis": self.meta["options"]["axis"],
+            "folds": self.num_folds,
+            "median_slices": self.median_slices(),
+            "label_frequencies": [round(float(f), 5) for f in self.label_frequencies()],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"SliceStore({str(self.path)!r}, patients={len(self.patients)}, "
+            f"slices={self.meta['num_slices']}, channels={self.modalities}, labels={self.label_names})"
+        )

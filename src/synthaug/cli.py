@@ -42,7 +42,9 @@ def _parse_pair(text: str, name: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise SynthaugError(f"{name}: expected two comma-separated numbers like -1000,1000, got {text!r}") from None
+        raise SynthaugError(
+            f"{name}: expected two comma-separated numbers like -1000,1000, got {text!r}"
+        ) from None
     return lo, hi
 
 
@@ -50,8 +52,12 @@ def _parse_pair(text: str, name: str) -> tuple[float, float]:
 def phantom(
     out: Annotated[Path, typer.Option(help="Output folder (MSD v1 layout).")],
     patients: Annotated[int, typer.Option(help="Number of virtual patients.")] = 24,
-    task: Annotated[str, typer.Option(help="tissue (CSF/GM/WM/lesion) or lesion (core/oedema).")] = "tissue",
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same dataset.")] = 0,
+    task: Annotated[
+        str, typer.Option(help="tissue (CSF/GM/WM/lesion) or lesion (core/oedema).")
+    ] = "tissue",
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same dataset.")
+    ] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
 ) -> None:
@@ -59,32 +65,53 @@ def phantom(
     from synthaug.data.phantom import make_phantom
 
     t0 = time.perf_counter()
-    path = make_phantom(out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite)
-    console.print(f"phantom: {patients} patients ({task}) written to {path} in {time.perf_counter() - t0:.1f} s")
+    path = make_phantom(
+        out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite
+    )
+    console.print(
+        f"phantom: {patients} patients ({task}) written to {path} in {time.perf_counter() - t0:.1f} s"
+    )
 
 
 @app.command()
 def prepare(
-    dataset: Annotated[Path, typer.Option(help="Dataset folder: MSD v1, nnU-Net v2 raw or BraTS-style.")],
+    dataset: Annotated[
+        Path, typer.Option(help="Dataset folder: MSD v1, nnU-Net v2 raw or BraTS-style.")
+    ],
     out: Annotated[Path, typer.Option(help="Slice store folder to create.")],
     resolution: Annotated[int, typer.Option(help="Output slice size in pixels.")] = 64,
     axis: Annotated[str, typer.Option(help="Slicing axis: axial, coronal or sagittal.")] = "axial",
     folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of non-test patients held out for validation.")] = 0.2,
+    val_fraction: Annotated[
+        float, typer.Option(help="Fraction of non-test patients held out for validation.")
+    ] = 0.2,
     layout: Annotated[str, typer.Option(help="auto, msd, nnunet or brats.")] = "auto",
     normalization: Annotated[
-        str, typer.Option(help="Per-modality method, comma-separated (auto, mr, ct, none); one applies to all.")
+        str,
+        typer.Option(
+            help="Per-modality method, comma-separated (auto, mr, ct, none); one applies to all."
+        ),
     ] = "auto",
     ct_window: Annotated[str, typer.Option(help="CT window in HU, low,high.")] = "-1000,1000",
-    mr_percentiles: Annotated[str, typer.Option(help="MR foreground percentiles, low,high.")] = "0.5,99.5",
+    mr_percentiles: Annotated[
+        str, typer.Option(help="MR foreground percentiles, low,high.")
+    ] = "0.5,99.5",
     crop: Annotated[str, typer.Option(help="foreground or none.")] = "foreground",
-    drop_empty: Annotated[bool, typer.Option(help="Drop slices without labelled foreground.")] = False,
+    drop_empty: Annotated[
+        bool, typer.Option(help="Drop slices without labelled foreground.")
+    ] = False,
     drop_edge: Annotated[float, typer.Option(help="Fraction of slices dropped at each end.")] = 0.0,
-    repair_nonfinite: Annotated[bool, typer.Option(help="Replace NaN/Inf voxels instead of failing.")] = False,
-    geometry_tolerance: Annotated[float, typer.Option(help="Image/label geometry tolerance.")] = 1e-3,
+    repair_nonfinite: Annotated[
+        bool, typer.Option(help="Replace NaN/Inf voxels instead of failing.")
+    ] = False,
+    geometry_tolerance: Annotated[
+        float, typer.Option(help="Image/label geometry tolerance.")
+    ] = 1e-3,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing store (only once the new one is complete).")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing store (only once the new one is complete).")
+    ] = False,
 ) -> None:
     """Check, normalise and slice a dataset into a slice store with patient-level folds."""
     from synthaug.config import PrepareOptions
@@ -125,9 +152,98 @@ def info(store: Annotated[Path, typer.Argument(help="A slice store folder.")]) -
     typer.echo(json.dumps(SliceStore(store).summary(), indent=2))
 
 
+@app.command("train-gan")
+def train_gan(
+    store: Annotated[Path, typer.Option(help="Slice store from `synthaug prepare`.")],
+    fold: Annotated[int, typer.Option(help="Fold whose training patients the GAN sees.")],
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="joint (image+mask), mask (mask only) or conditional (image given mask)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Run folder (checkpoints, grids, metrics).")],
+    preset: Annotated[str, typer.Option(help="cpu-tiny, cpu-small or gpu-256.")] = "cpu-tiny",
+    kimg: Annotated[
+        float, typer.Option(help="Training length in thousands of real images shown to D.")
+    ] = 10.0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last snapshot.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of weights, noise and minibatches.")] = 0,
+    snapshot_kimg: Annotated[
+        float | None, typer.Option(help="Snapshot interval (default: the preset's).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 or bf16 (autocast; GPU presets).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (default: torch's).")
+    ] = None,
+) -> None:
+    """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
+    import torch
+
+    from synthaug.gan.train import TrainOptions, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    train(
+        TrainOptions(
+            store=str(store),
+            fold=fold,
+            variant=variant,
+            preset=preset,
+            kimg=kimg,
+            out=str(out),
+            resume=resume,
+            seed=seed,
+            snapshot_kimg=snapshot_kimg,
+            device=device,
+            precision=precision,
+        )
+    )
+
+
+@app.command()
+def generate(
+    run: Annotated[
+        Path, typer.Option(help="GAN run: joint for --source joint, conditional otherwise.")
+    ],
+    source: Annotated[str, typer.Option(help="joint, mask-conditional or real-mask-conditional.")],
+    patients: Annotated[int, typer.Option(help="Synthetic patients to write.")],
+    out: Annotated[Path, typer.Option(help="Output folder (MSD v1 dataset).")],
+    mask_run: Annotated[
+        Path | None, typer.Option(help="Mask-variant run (source mask-conditional).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same patients.")] = 0,
+    truncation: Annotated[float, typer.Option(help="Truncation psi (1 = none).")] = 1.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Sample synthetic patients (S slices each, S = median real slice count) as an MSD dataset."""
+    from synthaug.gan.sample import generate as run_generate
+
+    path = run_generate(
+        run,
+        source,
+        patients,
+        out,
+        seed=seed,
+        mask_run=mask_run,
+        truncation_psi=truncation,
+        overwrite=overwrite,
+    )
+    console.print(
+        f"generate: {patients} synthetic patients ({source}) → {path} (preview: {path / 'preview.png'})"
+    )
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Run folder for every artifact of the demo.")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Run folder for every artifact of the demo.")] = Path(
+        "runs/demo"
+    ),
     patients: Annotated[int, typer.Option(help="Phantom patients per task.")] = 24,
     resolution: Annotated[int, typer.Option(help="Slice size.")] = 64,
     folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
@@ -144,7 +260,9 @@ def demo(
     if not dataset.exists():
         make_phantom(dataset, patients=patients, task="tissue", seed=seed)
     if not store_path.exists():
-        run_prepare(dataset, store_path, PrepareOptions(resolution=resolution, folds=folds, seed=seed))
+        run_prepare(
+            dataset, store_path, PrepareOptions(resolution=resolution, folds=folds, seed=seed)
+        )
     from synthaug.data.store import SliceStore
 
     s = SliceStore(store_path).summary()

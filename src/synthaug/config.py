@@ -77,3 +77,100 @@ class PrepareOptions:
         d["ct_window"] = list(self.ct_window)
         d["mr_percentiles"] = list(self.mr_percentiles)
         return d
+
+
+VARIANTS = ("joint", "mask", "conditional")
+SOURCES = ("joint", "mask-conditional", "real-mask-conditional")
+
+
+@dataclass(frozen=True)
+class GanPreset:
+    """Network widths and optimisation settings of a StyleGAN2 training run.
+
+    Widths per resolution r are min(channel_base // r, channel_max). ``r1_gamma`` None means
+    the default 0.0002 · resolution² / batch. ADA adjusts p by ``ada_kimg``-thousand images per
+    unit step, so small CPU runs use a much faster speed than the paper's 500.
+    """
+
+    name: str
+    resolution: int
+    channel_base: int
+    channel_max: int
+    z_dim: int
+    w_dim: int
+    mapping_layers: int
+    batch: int
+    lr: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float | None = None
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    style_mixing: float = 0.9
+    mbstd_group: int = 4
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
+    ada_interval: int = 4
+    cond_embed_dim: int = 64
+    snapshot_kimg: float = 4.0
+    precision: str = "fp32"
+
+    def gamma(self) -> float:
+        if self.r1_gamma is not None:
+            return self.r1_gamma
+        return 0.0002 * self.resolution**2 / self.batch
+
+
+GAN_PRESETS: dict[str, GanPreset] = {
+    p.name: p
+    for p in (
+        GanPreset(
+            name="cpu-tiny",
+            resolution=64,
+            channel_base=2048,
+            channel_max=128,
+            z_dim=256,
+            w_dim=256,
+            mapping_layers=2,
+            batch=8,
+            ada_kimg=20.0,
+            snapshot_kimg=1.0,
+        ),
+        GanPreset(
+            name="cpu-small",
+            resolution=128,
+            channel_base=4096,
+            channel_max=128,
+            z_dim=256,
+            w_dim=256,
+            mapping_layers=2,
+            batch=8,
+            ada_kimg=50.0,
+            snapshot_kimg=2.0,
+        ),
+        GanPreset(
+            name="gpu-256",
+            resolution=256,
+            channel_base=16384,
+            channel_max=512,
+            z_dim=512,
+            w_dim=512,
+            mapping_layers=8,
+            batch=64,
+            mbstd_group=8,
+            ema_kimg=20.0,
+            ada_kimg=500.0,
+            snapshot_kimg=50.0,
+            cond_embed_dim=128,
+        ),
+    )
+}
+
+
+def gan_preset(name: str) -> GanPreset:
+    try:
+        return GAN_PRESETS[name]
+    except KeyError:
+        raise SynthaugError(f"preset: unknown preset {name!r}; choose one of {', '.join(GAN_PRESETS)}") from None

@@ -1,0 +1,52 @@
+"""What the GAN trains on: fold-f training slices as tensors, sampled in minibatches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from synthaug.data.store import SliceStore
+
+
+@dataclass
+class TrainingSlices:
+    """All training slices of one fold, in memory.
+
+    images [N, C, R, R] float32 in [-1, 1]; labels [N, R, R] int64 in 0..K-1.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    patients: list[str]
+    median_slices: int
+
+    @classmethod
+    def from_store(cls, store: SliceStore, fold: int) -> TrainingSlices:
+        # The GAN of fold f sees only fold f's training patients (never val or test).
+        patients = store.split(fold).train
+        images, labels = store.arrays(patients)
+        return cls(
+            images=torch.from_numpy(images),
+            labels=torch.from_numpy(labels),
+            patients=patients,
+            median_slices=store.median_slices(patients),
+        )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def sample(
+        self, batch: int, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random minibatch (with replacement): images [B, C, R, R], labels [B, R, R]."""
+        idx = torch.randint(len(self), (batch,), generator=generator)
+        return self.images[idx].to(device), self.labels[idx].to(device)
+
+
+def class_frequencies(labels: torch.Tensor | np.ndarray, num_classes: int) -> np.ndarray:
+    """Fraction of pixels of each class, [K]."""
+    arr = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    counts = np.bincount(arr.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
+    return counts / max(1, counts.sum())

@@ -1,0 +1,548 @@
+"""The StyleGAN2 training loop (``train-gan``): snapshots, resume, metrics, multi-process.
+
+Reads as a schedule: per minibatch a D step (+ lazy R1 every ``r1_interval``), a G step
+(+ path length every ``pl_interval``), the G_ema update and the ADA p update. The objective
+itself lives in ``loss.py``, the networks in ``networks.py``, the augmentation in ``augment.py``.
+
+Multi-process training runs under ``torchrun`` (gloo on CPU, nccl on GPU): every rank draws
+its own share of the global batch, and gradients are averaged with ``torch.distributed``
+all-reduce before each optimiser step. That is the collective DDP itself uses; the DDP
+wrapper is not used because R1 and path length take double-backward gradients
+(``autograd.grad(create_graph=True)``), which DDP's reducer does not support. Rank 0 writes
+every artifact.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from synthaug.atomic import write_json
+from synthaug.config import VARIANTS, GanPreset, gan_preset
+from synthaug.data.store import SliceStore
+from synthaug.errors import SynthaugError
+from synthaug.gan.augment import AdaptiveAugment
+from synthaug.gan.checkpoint import (
+    CHECKPOINT,
+    GRID_DIR,
+    append_metrics,
+    grid_path,
+    load_torch,
+    read_metrics,
+    rewrite_metrics,
+    save_torch,
+    snapshot_path,
+)
+from synthaug.gan.data import TrainingSlices
+from synthaug.gan.loss import StyleGAN2Loss, ema_beta, lazy_regularization_adam, update_ema
+from synthaug.gan.run import RunInfo, run_meta_path
+from synthaug.progress import console, make_progress
+
+GRID_SAMPLES = 16
+TICK_KIMG = 0.25
+
+
+@dataclass
+class TrainOptions:
+    """What ``train`` is asked to do (besides the preset's hyper-parameters)."""
+
+    store: str
+    fold: int
+    variant: str
+    preset: str = "cpu-tiny"
+    kimg: float = 10.0
+    out: str = "runs/gan"
+    resume: bool = False
+    seed: int = 0
+    snapshot_kimg: float | None = None
+    device: str = "auto"
+    precision: str | None = None  # None: the preset's; "fp32" or "bf16"
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed_from_env(device: torch.device) -> Distributed:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    )
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SynthaugError(f"device: {name} requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def _average_gradients(module: torch.nn.Module, ddp: Distributed) -> None:
+    """All-reduce (mean) the gradients of ``module`` across ranks, in one flat buffer."""
+    if ddp.world <= 1:
+        return
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= ddp.world
+    offset = 0
+    for p in params:
+        n = p.grad.numel()
+        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+        offset += n
+
+
+def _broadcast_state(modules: list[torch.nn.Module], ddp: Distributed) -> None:
+    if ddp.world <= 1:
+        return
+    for module in modules:
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def _check_finite(stats: dict[str, torch.Tensor], nimg: int, last_snapshot: str | None) -> None:
+    for name, value in stats.items():
+        if not torch.isfinite(value).all():
+            kept = (
+                f"the last good snapshot {last_snapshot} is kept"
+                if last_snapshot
+                else "no snapshot was written yet"
+            )
+            raise SynthaugError(
+                f"training diverged at {nimg / 1000:.2f} kimg: {name} is {float(value)}; {kept}. "
+                "Lower the learning rate or raise R1 gamma."
+            )
+
+
+def _run_info(
+    opts: TrainOptions, preset: GanPreset, store: SliceStore, data: TrainingSlices, world: int
+) -> RunInfo:
+    pixel = [
+        p.get("pixel_size_mm", 1.0) for p in store.meta["patients"] if p["id"] in set(data.patients)
+    ]
+    return RunInfo(
+        variant=opts.variant,
+        preset=asdict(preset),
+        store=str(store.path.resolve()),
+        store_name=store.name,
+        fold=opts.fold,
+        modalities=store.modalities,
+        labels=store.label_names,
+        resolution=store.resolution,
+        train_patients=data.patients,
+        median_slices=data.median_slices,
+        pixel_size_mm=float(np.median(pixel)) if pixel else 1.0,
+        seed=opts.seed,
+        kimg=opts.kimg,
+        world_size=world,
+    )
+
+
+def _validate(opts: TrainOptions) -> tuple[GanPreset, SliceStore]:
+    if opts.variant not in VARIANTS:
+        raise SynthaugError(
+            f"variant: unknown variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
+        )
+    preset = gan_preset(opts.preset)
+    if opts.precision is not None:
+        if opts.precision not in ("fp32", "bf16"):
+            raise SynthaugError(f"precision: {opts.precision!r} is not fp32 or bf16")
+        preset = GanPreset(**{**asdict(preset), "precision": opts.precision, "betas": preset.betas})
+    if opts.snapshot_kimg is not None:
+        if opts.snapshot_kimg <= 0:
+            raise SynthaugError(f"snapshot-kimg: must be positive, got {opts.snapshot_kimg}")
+        preset = GanPreset(
+            **{**asdict(preset), "snapshot_kimg": opts.snapshot_kimg, "betas": preset.betas}
+        )
+    if opts.kimg <= 0:
+        raise SynthaugError(f"kimg: must be positive, got {opts.kimg}")
+    store = SliceStore(opts.store)
+    store.split(opts.fold)  # raises for a missing fold
+    if store.resolution != preset.resolution:
+        raise SynthaugError(
+            f"{opts.store}: store resolution {store.resolution} differs from preset {preset.name}'s "
+            f"{preset.resolution}; prepare at {preset.resolution} or pick a preset for {store.resolution}"
+        )
+    return preset, store
+
+
+def _grid_inputs(
+    data: TrainingSlices, info: RunInfo, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed z and (for the conditional variant) fixed real masks, so grids are comparable."""
+    g = torch.Generator().manual_seed(seed + 7919)
+    z = torch.randn(GRID_SAMPLES, info.gan_preset().z_dim, generator=g)
+    return z, data.labels[_grid_reals_index(data)]
+
+
+@torch.no_grad()
+def _save_grid(
+    path: Path, G: torch.nn.Module, info: RunInfo, z: torch.Tensor, labels: torch.Tensor
+) -> None:
+    from synthaug.viz import save_pair_grid
+
+    spec = info.spec
+    device = next(G.parameters()).device
+    cond = spec.generator_condition(labels.to(device), torch.float32)
+    torch.manual_seed(0)
+    out = G(z.to(device), cond, noise_mode="const")
+    images, masks = spec.split_generated(out.float())
+    masks = labels if masks is None else masks
+    img = (
+        images.clamp(-1, 1).cpu().numpy()
+        if images is not None
+        else np.zeros((len(z), 0, *labels.shape[1:]), np.float32)
+    )
+    save_pair_grid(path, img, masks.cpu().numpy(), columns=4)
+
+
+def _save_reals_grid(path: Path, data: TrainingSlices, labels_idx: torch.Tensor) -> None:
+    from synthaug.viz import save_pair_grid
+
+    save_pair_grid(
+        path, data.images[labels_idx].numpy(), data.labels[labels_idx].numpy(), columns=4
+    )
+
+
+class _Trainer:
+    """Holds the networks, optimisers and progress of one run."""
+
+    def __init__(
+        self,
+        opts: TrainOptions,
+        preset: GanPreset,
+        info: RunInfo,
+        data: TrainingSlices,
+        device: torch.device,
+        ddp: Distributed,
+    ) -> None:
+        self.opts, self.preset, self.info, self.data = opts, preset, info, data
+        self.device, self.ddp = device, ddp
+        self.out = Path(opts.out)
+        torch.manual_seed(opts.seed)  # identical initial weights on every rank
+        G, D = info.build()
+        self.G, self.D = G.to(device), D.to(device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.augment = AdaptiveAugment(
+            target=preset.ada_target, speed_kimg=preset.ada_kimg, interval=preset.ada_interval
+        ).to(device)
+        self.loss = StyleGAN2Loss(
+            self.G,
+            self.D,
+            info.spec,
+            self.augment,
+            r1_gamma=preset.gamma(),
+            r1_interval=preset.r1_interval,
+            pl_weight=preset.pl_weight,
+            pl_interval=preset.pl_interval,
+            style_mixing_prob=preset.style_mixing,
+        )
+        self.loss.path_length.to(device)
+        g_lr, g_betas = lazy_regularization_adam(
+            preset.lr, preset.betas, preset.pl_interval if preset.pl_weight > 0 else None
+        )
+        d_lr, d_betas = lazy_regularization_adam(
+            preset.lr, preset.betas, preset.r1_interval if preset.gamma() > 0 else None
+        )
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
+        self.batch_per_rank = preset.batch // ddp.world
+        self.data_rng = torch.Generator().manual_seed(opts.seed * 65537 + ddp.rank)
+        self.nimg = 0
+        self.step = 0
+        self.elapsed = 0.0
+        self.last_snapshot: str | None = None
+        self.grid_z, self.grid_labels = _grid_inputs(data, info, opts.seed)
+
+    # ---------------------------------------------------------------- state
+    def state(self) -> dict:
+        return {
+            "meta": {
+                "variant": self.info.variant,
+                "resolution": self.info.resolution,
+                "nimg": self.nimg,
+                "step": self.step,
+                "labels": self.info.labels,
+                "modalities": self.info.modalities,
+            },
+            "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "augment": self.augment.state_dict(),
+            "pl": self.loss.path_length.state_dict(),
+            "elapsed": self.elapsed,
+            "last_snapshot": self.last_snapshot,
+            "rng": {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()},
+        }
+
+    def load(self, state: dict) -> None:
+        meta = state["meta"]
+        if (
+            meta.get("variant") != self.info.variant
+            or meta.get("resolution") != self.info.resolution
+        ):
+            raise SynthaugError(
+                f"{self.out / CHECKPOINT}: checkpoint is {meta.get('variant')} at {meta.get('resolution')} px, "
+                f"this run is {self.info.variant} at {self.info.resolution} px"
+            )
+        try:
+            self.G.load_state_dict(state["G"])
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.D.load_state_dict(state["D"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            self.augment.load_state_dict(state["augment"])
+            self.loss.path_length.load_state_dict(state["pl"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise SynthaugError(
+                f"{self.out / CHECKPOINT}: does not fit this run's networks ({str(exc)[:160]})"
+            ) from exc
+        self.nimg, self.step = int(meta["nimg"]), int(meta["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.last_snapshot = state.get("last_snapshot")
+        if self.ddp.world == self.info.world_size:
+            torch.set_rng_state(state["rng"]["torch"])
+            self.data_rng.set_state(state["rng"]["data"])
+
+    # ---------------------------------------------------------------- one minibatch
+    def _step(self) -> dict[str, float]:
+        images, labels = self.data.sample(self.batch_per_rank, self.data_rng, self.device)
+        mask_only = self.info.variant == "mask"
+        img_in = None if mask_only else images
+        autocast = torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.preset.precision == "bf16"
+        )
+        stats: dict[str, torch.Tensor] = {}
+
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast:
+            d_main = self.loss.d_loss(img_in, labels)
+        d_main.backward()
+        stats.update(self.loss.stats)
+        _average_gradients(self.D, self.ddp)
+        self.opt_D.step()
+        if self.preset.gamma() > 0 and self.step % self.preset.r1_interval == 0:
+            self.opt_D.zero_grad(set_to_none=True)
+            self.loss.d_loss(img_in, labels, do_main=False, do_r1=True).backward()
+            stats.update(self.loss.stats)
+            _average_gradients(self.D, self.ddp)
+            self.opt_D.step()
+
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast:
+            g_main = self.loss.g_loss(labels=labels, batch_size=self.batch_per_rank)
+        g_main.backward()
+        stats.update(self.loss.stats)
+        _average_gradients(self.G, self.ddp)
+        self.opt_G.step()
+        if self.preset.pl_weight > 0 and self.step % self.preset.pl_interval == 0:
+            self.opt_G.zero_grad(set_to_none=True)
+            self.loss.g_loss(
+                labels=labels, batch_size=self.batch_per_rank, do_main=False, do_pl=True
+            ).backward()
+            stats.update(self.loss.stats)
+            _average_gradients(self.G, self.ddp)
+            self.opt_G.step()
+        stats.update(d_total=d_main.detach(), g_total=g_main.detach())
+        _check_finite(stats, self.nimg, self.last_snapshot)
+
+        self.nimg += self.preset.batch
+        self.step += 1
+        update_ema(
+            self.G_ema,
+            self.G,
+            ema_beta(self.preset.batch, self.nimg, self.preset.ema_kimg, self.preset.ema_rampup),
+        )
+        if self.augment.update_due:
+            if self.ddp.world > 1:
+                dist.all_reduce(self.augment.sign_sum)
+                dist.all_reduce(self.augment.sign_count)
+            p, r_t = self.augment.update()
+            stats["ada_rt"] = torch.tensor(r_t)
+        return {k: float(v) for k, v in stats.items()}
+
+    # ---------------------------------------------------------------- artifacts
+    def snapshot(self) -> None:
+        if not self.ddp.is_main:
+            return
+        _save_grid(
+            grid_path(self.out, self.nimg),
+            self.G_ema,
+            self.info,
+            self.grid_z,
+            self.grid_labels,
+        )
+        snap = snapshot_path(self.out, self.nimg)
+        save_torch(
+            snap,
+            {
+                "meta": {
+                    "variant": self.info.variant,
+                    "resolution": self.info.resolution,
+                    "nimg": self.nimg,
+                },
+                "G_ema": self.G_ema.state_dict(),
+            },
+        )
+        self.last_snapshot = str(snap)
+        save_torch(
+            self.out / CHECKPOINT, self.state()
+        )  # last: a resume point implies its snapshot exists
+
+    def run(self, target_nimg: int) -> Iterator[dict[str, float]]:
+        """Train until ``target_nimg`` images; yields one metrics row per tick."""
+        snapshot_every = int(self.preset.snapshot_kimg * 1000)
+        tick_every = int(TICK_KIMG * 1000)
+        next_snapshot = (self.nimg // snapshot_every + 1) * snapshot_every
+        next_tick = (self.nimg // tick_every + 1) * tick_every
+        acc: dict[str, list[float]] = {}
+        tick_start, tick_nimg = time.perf_counter(), self.nimg
+        while self.nimg < target_nimg:
+            t0 = time.perf_counter()
+            for k, v in self._step().items():
+                acc.setdefault(k, []).append(v)
+            self.elapsed += time.perf_counter() - t0
+            if self.nimg >= next_tick or self.nimg >= target_nimg:
+                now = time.perf_counter()
+                row = {
+                    "nimg": self.nimg,
+                    "kimg": round(self.nimg / 1000, 3),
+                    "step": self.step,
+                    **{k: float(np.nanmean(v)) for k, v in acc.items()},
+                    "ada_p": float(self.augment.p),
+                    "img_per_s": (self.nimg - tick_nimg) / max(now - tick_start, 1e-9),
+                    "elapsed_s": round(self.elapsed, 2),
+                }
+                acc, tick_start, tick_nimg = {}, now, self.nimg
+                next_tick += tick_every
+                yield row
+            if self.nimg >= next_snapshot or self.nimg >= target_nimg:
+                self.snapshot()
+                next_snapshot += snapshot_every
+
+
+def train(opts: TrainOptions) -> Path:
+    """Train a generator for ``opts.variant`` on fold ``opts.fold``'s training patients.
+
+    Writes the run directory ``opts.out`` (see ``checkpoint.py``); with ``opts.resume``
+    continues from its last checkpoint. Returns the run directory.
+    """
+    preset, store = _validate(opts)
+    device = _resolve_device(opts.device)
+    ddp = _distributed_from_env(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(ddp.local_rank)
+        device = torch.device("cuda", ddp.local_rank)
+    if preset.batch % ddp.world:
+        raise SynthaugError(f"batch: {preset.batch} is not divisible by {ddp.world} processes")
+    out = Path(opts.out)
+    checkpoint = out / CHECKPOINT
+    if run_meta_path(out).exists() and not opts.resume:
+        raise SynthaugError(
+            f"{out}: run already exists; pass --resume to continue it or choose another --out"
+        )
+
+    data = TrainingSlices.from_store(store, opts.fold)
+    info = _run_info(opts, preset, store, data, ddp.world)
+    if opts.resume and run_meta_path(out).exists():
+        previous = RunInfo.read(out)
+        for field in ("variant", "fold", "store", "resolution"):
+            if getattr(previous, field) != getattr(info, field):
+                raise SynthaugError(
+                    f"{out}: was trained with {field}={getattr(previous, field)!r}, not {getattr(info, field)!r}"
+                )
+        info.preset = previous.preset  # the run's hyper-parameters stay those it started with
+        info.world_size = previous.world_size
+    trainer = _Trainer(opts, info.gan_preset(), info, data, device, ddp)
+    if opts.resume and checkpoint.exists():
+        trainer.load(load_torch(checkpoint))
+        if ddp.is_main:
+            rewrite_metrics(out, read_metrics(out, up_to_nimg=trainer.nimg))
+    info.kimg = opts.kimg
+    if ddp.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(run_meta_path(out), info.to_dict())
+        if trainer.nimg == 0:
+            _save_reals_grid(out / GRID_DIR / "reals.png", data, _grid_reals_index(data))
+    _broadcast_state([trainer.G, trainer.D, trainer.G_ema], ddp)
+
+    target = int(math.ceil(opts.kimg * 1000 / preset.batch)) * preset.batch
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    with make_progress() as progress:
+        task = progress.add_task(
+            f"train-gan {opts.variant}", total=target, completed=trainer.nimg
+        )
+        if not ddp.is_main:
+            progress.stop()
+        for row in trainer.run(target):
+            if ddp.is_main:
+                append_metrics(out, row)
+                progress.update(
+                    task,
+                    completed=row["nimg"],
+                    description=(
+                        f"train-gan {opts.variant} [dim]D {row.get('d_main', math.nan):.2f} "
+                        f"G {row.get('g_main', math.nan):.2f} p {row['ada_p']:.2f} {row['img_per_s']:.0f} img/s[/]"
+                    ),
+                )
+    summary = {
+        "kimg": trainer.nimg / 1000,
+        "nimg": trainer.nimg,
+        "steps": trainer.step,
+        "train_seconds": round(trainer.elapsed, 1),
+        "started": started,
+        "img_per_s": round(trainer.nimg / max(trainer.elapsed, 1e-9), 2),
+        "last_snapshot": trainer.last_snapshot,
+        "world_size": ddp.world,
+    }
+    if ddp.world > 1:
+        summary["rank_max_param_diff"] = _rank_param_spread(trainer.G, ddp)
+    if ddp.is_main:
+        write_json(out / "summary.json", summary)
+        console.print(f"train-gan: {opts.variant} reached {trainer.nimg / 1000:.2f} kimg → {out}")
+    return out
+
+
+def _grid_reals_index(data: TrainingSlices) -> torch.Tensor:
+    """GRID_SAMPLES training slices spread over the set, preferring slices with foreground."""
+    has_fg = torch.nonzero((data.labels > 0).flatten(1).any(dim=1)).flatten()
+    pool = has_fg if len(has_fg) >= GRID_SAMPLES else torch.arange(len(data))
+    return pool[torch.linspace(0, len(pool) - 1, GRID_SAMPLES).round().long()]
+
+
+def _rank_param_spread(module: torch.nn.Module, ddp: Distributed) -> float:
+    """Largest absolute difference of any parameter between this rank and any other."""
+    flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(ddp.world)]
+    dist.all_gather(gathered, flat)
+    return float(max((g - flat).abs().max() for g in gathered))

@@ -1,0 +1,1 @@
+"""Study statistics: summaries, Friedman/Nemenyi with CD diagrams, Wilcoxon vs real-only."""

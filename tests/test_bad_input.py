@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nibabel.filebasedimages import ImageFileError
 
 from data_fixtures import (
     BRATS_FILES,
@@ -360,15 +359,6 @@ def more_folds_than_patients(root: Path) -> Bad:
     return Bad(root, ("folds", "has 2"), error=SynthaugError)
 
 
-def _garbage_xfail():
-    return pytest.mark.xfail(
-        raises=ImageFileError,
-        strict=True,
-        reason="BUG volumes.read_volume: nibabel's ImageFileError (not an OSError/ValueError) escapes "
-        "the except clause at volumes.py:87 instead of becoming a DatasetError",
-    )
-
-
 BAD_INPUTS = [
     pytest.param(shape_mismatch, id="shape-mismatch"),
     pytest.param(spacing_mismatch, id="spacing-mismatch"),
@@ -376,9 +366,9 @@ BAD_INPUTS = [
     pytest.param(direction_mismatch, id="direction-mismatch"),
     pytest.param(truncated_nii_gz, id="truncated-nii-gz"),
     pytest.param(truncated_nii, id="truncated-nii"),
-    pytest.param(garbage_nii_gz, id="garbage-nii-gz", marks=_garbage_xfail()),
-    pytest.param(gzipped_garbage_nii_gz, id="gzipped-garbage-nii-gz", marks=_garbage_xfail()),
-    pytest.param(garbage_nii, id="garbage-nii-label", marks=_garbage_xfail()),
+    pytest.param(garbage_nii_gz, id="garbage-nii-gz"),
+    pytest.param(gzipped_garbage_nii_gz, id="gzipped-garbage-nii-gz"),
+    pytest.param(garbage_nii, id="garbage-nii-label"),
     pytest.param(garbage_nrrd, id="garbage-nrrd"),
     pytest.param(truncated_mha, id="truncated-mha"),
     pytest.param(missing_label_file, id="missing-label"),
@@ -399,25 +389,9 @@ BAD_INPUTS = [
     pytest.param(json_of_no_known_layout, id="json-no-layout"),
     pytest.param(msd_channel_counts_differ, id="msd-channel-counts-differ"),
     pytest.param(nnunet_channel_file_missing, id="nnunet-channel-missing"),
-    pytest.param(
-        nnunet_extra_channel_file,
-        id="nnunet-extra-channel",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG formats._load_nnunet: only CASE_0000..CASE_{C-1} are looked up (formats.py:221); "
-            "a case with an extra channel file CASE_0002 is silently accepted",
-        ),
-    ),
+    pytest.param(nnunet_extra_channel_file, id="nnunet-extra-channel"),
     pytest.param(nnunet_channel_shape_differs, id="nnunet-channel-shape"),
-    pytest.param(
-        nnunet_channel_origin_differs,
-        id="nnunet-channel-geometry",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG formats.CaseSpec.load: channels are compared by shape only (formats.py:54); a "
-            "channel file whose origin/spacing/direction differs from channel 0 and the label is accepted",
-        ),
-    ),
+    pytest.param(nnunet_channel_origin_differs, id="nnunet-channel-geometry"),
     pytest.param(nnunet_num_training_wrong, id="nnunet-numtraining"),
     pytest.param(nnunet_region_labels, id="nnunet-region-labels"),
     pytest.param(brats_missing_sequence, id="brats-missing-sequence"),
@@ -603,15 +577,7 @@ def _run_module(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     [
         pytest.param(truncated_nii_gz, id="truncated-nii-gz"),
         pytest.param(origin_mismatch, id="origin-mismatch"),
-        pytest.param(
-            truncated_mha,
-            id="truncated-mha",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG volumes._read_sitk: ITK's MetaIO writes 'MetaImage: M_ReadElementsData: data "
-                "not read completely' to the process's stderr (C++ std::cerr) before the error line",
-            ),
-        ),
+        pytest.param(truncated_mha, id="truncated-mha"),
     ],
 )
 def test_subprocess_prepare_fails_cleanly(builder, tmp_path, earlier_store):

@@ -192,3 +192,12 @@ def test_demo_builds_and_prepares_the_phantom(run_cli, tmp_path):
     again = run_cli("demo", "--out", out, "--patients", "2", "--resolution", "16", "--folds", "2")
     assert again.code == 0
     assert (store.path / "store.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("name", ["scans[x]", "scans[/x]"])
+def test_error_message_with_brackets_is_printed_verbatim(run_cli, tmp_path, name):
+    path = tmp_path / name
+    result = run_cli("info", path)
+    assert result.code == 2
+    assert len(result.err_lines) == 1
+    assert str(path) in result.err_lines[0]

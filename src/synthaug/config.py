@@ -126,6 +126,22 @@ class GanPreset:
 GAN_PRESETS: dict[str, GanPreset] = {
     p.name: p
     for p in (
+        # Smoke tests and quick checks of a pipeline on 32×32 stores; samples are not meant
+        # to be good.
+        GanPreset(
+            name="cpu-micro",
+            resolution=32,
+            channel_base=512,
+            channel_max=32,
+            z_dim=32,
+            w_dim=32,
+            mapping_layers=2,
+            batch=8,
+            lr=0.002,
+            ada_kimg=5.0,
+            snapshot_kimg=0.25,
+            cond_embed_dim=16,
+        ),
         GanPreset(
             name="cpu-tiny",
             resolution=64,
@@ -173,4 +189,6 @@ def gan_preset(name: str) -> GanPreset:
     try:
         return GAN_PRESETS[name]
     except KeyError:
-        raise SynthaugError(f"preset: unknown preset {name!r}; choose one of {', '.join(GAN_PRESETS)}") from None
+        raise SynthaugError(
+            f"preset: unknown preset {name!r}; choose one of {', '.join(GAN_PRESETS)}"
+        ) from None

@@ -51,7 +51,9 @@ def pair_rows(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.concatenate(panels, axis=2)
 
 
-def pair_grid(images: np.ndarray, masks: np.ndarray, columns: int | None = None, gap: int = 2) -> np.ndarray:
+def pair_grid(
+    images: np.ndarray, masks: np.ndarray, columns: int | None = None, gap: int = 2
+) -> np.ndarray:
     """Arrange samples in a grid of ``columns`` sample-rows each → RGB [H', W', 3] in [0, 1]."""
     rows = pair_rows(images, masks)
     n, h, w, _ = rows.shape
@@ -81,5 +83,7 @@ def save_png(path: Path, rgb: np.ndarray, scale: int = 1) -> None:
         handle.write(png_bytes(rgb, scale))
 
 
-def save_pair_grid(path: Path, images: np.ndarray, masks: np.ndarray, columns: int | None = None) -> None:
+def save_pair_grid(
+    path: Path, images: np.ndarray, masks: np.ndarray, columns: int | None = None
+) -> None:
     save_png(path, pair_grid(images, masks, columns), scale=2 if images.shape[-1] <= 64 else 1)

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from synthaug.data.volumes import Volume, is_image_file, read_volume, strip_image_suffix
+from synthaug.data.volumes import (
+    Volume,
+    geometry_mismatch,
+    is_image_file,
+    read_volume,
+    strip_image_suffix,
+)
 from synthaug.errors import DatasetError
 
 LAYOUTS = ("msd", "nnunet", "brats")
@@ -40,22 +46,29 @@ class CaseSpec:
     image_paths: list[Path]
     label_path: Path
 
-    def load(self) -> tuple[Volume, Volume]:
-        """Read image and label; image data is [X, Y, Z, C] float32, label [X, Y, Z]."""
+    def load(self, geometry_tolerance: float = 1e-3) -> tuple[Volume, Volume]:
+        """Read image and label; image data is [X, Y, Z, C] float32, label [X, Y, Z].
+
+        Per-channel files must share one grid (see ``geometry_mismatch`` for the tolerance).
+        """
         label = read_volume(self.label_path)
         if label.data.ndim != 3:
-            raise DatasetError(f"{self.label_path}: label must be 3-D, got shape {label.data.shape}")
+            raise DatasetError(
+                f"{self.label_path}: label must be 3-D, got shape {label.data.shape}"
+            )
         channels: list[np.ndarray] = []
         first: Volume | None = None
         for path in self.image_paths:
             vol = read_volume(path)
             if first is None:
                 first = vol
-            elif vol.spatial_shape != first.spatial_shape:
-                raise DatasetError(
-                    f"{path}: channel shape {vol.spatial_shape} differs from "
-                    f"{first.path.name} {first.spatial_shape}"
-                )
+            else:
+                mismatch = geometry_mismatch(first, vol, geometry_tolerance)
+                if mismatch is not None:
+                    raise DatasetError(
+                        f"{path}: channel grid differs from {first.path.name} in case "
+                        f"{self.case_id}: {mismatch}"
+                    )
             data = vol.data if vol.data.ndim == 4 else vol.data[..., None]
             channels.append(data.astype(np.float32, copy=False))
         assert first is not None
@@ -146,7 +159,9 @@ def _read_json(path: Path) -> dict:
 def _require(meta: dict, keys: tuple[str, ...], path: Path, layout: str) -> None:
     missing = [k for k in keys if k not in meta]
     if missing:
-        raise DatasetError(f"{path}: missing required key(s) {', '.join(missing)} for {layout} layout")
+        raise DatasetError(
+            f"{path}: missing required key(s) {', '.join(missing)} for {layout} layout"
+        )
 
 
 def _parse_int_label(key: object, path: Path) -> int:
@@ -164,7 +179,9 @@ def _load_msd(root: Path) -> DatasetSpec:
         modality_items = sorted(meta["modality"].items(), key=lambda kv: int(kv[0]))
         labels = {_parse_int_label(k, meta_path): str(v) for k, v in meta["labels"].items()}
     except (AttributeError, ValueError) as exc:
-        raise DatasetError(f"{meta_path}: 'modality' and 'labels' must map integers to names") from exc
+        raise DatasetError(
+            f"{meta_path}: 'modality' and 'labels' must map integers to names"
+        ) from exc
     modalities = [str(v) for _, v in modality_items]
     if not isinstance(meta["training"], list):
         raise DatasetError(f"{meta_path}: 'training' must be a list of {{image, label}} entries")
@@ -176,7 +193,9 @@ def _load_msd(root: Path) -> DatasetSpec:
         label = _resolve(root, entry["label"])
         for p in (image, label):
             if not p.is_file():
-                raise DatasetError(f"{p}: listed in {meta_path.name} (training entry {i}) but missing")
+                raise DatasetError(
+                    f"{p}: listed in {meta_path.name} (training entry {i}) but missing"
+                )
         cases.append(CaseSpec(strip_image_suffix(image.name), [image], label))
     return DatasetSpec(
         root=root,
@@ -200,7 +219,9 @@ def _load_nnunet(root: Path) -> DatasetSpec:
     try:
         channel_items = sorted(meta["channel_names"].items(), key=lambda kv: int(kv[0]))
     except (AttributeError, ValueError) as exc:
-        raise DatasetError(f"{meta_path}: 'channel_names' must map channel indices to names") from exc
+        raise DatasetError(
+            f"{meta_path}: 'channel_names' must map channel indices to names"
+        ) from exc
     modalities = [str(v) for _, v in channel_items]
     labels: dict[int, str] = {}
     for name, value in meta["labels"].items():
@@ -214,7 +235,18 @@ def _load_nnunet(root: Path) -> DatasetSpec:
     images_dir, labels_dir = root / "imagesTr", root / "labelsTr"
     if not labels_dir.is_dir():
         raise DatasetError(f"{labels_dir}: folder not found")
-    label_files = sorted(p for p in labels_dir.iterdir() if p.name.endswith(ending))
+    label_files = sorted(
+        p for p in labels_dir.iterdir() if p.name.endswith(ending) and not p.name.startswith(".")
+    )
+    channel_file = re.compile(rf"^(.*)_(\d{{4}}){re.escape(ending)}$")
+    channels_found: dict[str, int] = {}
+    if images_dir.is_dir():
+        for p in images_dir.iterdir():
+            m = channel_file.match(p.name)
+            if m and not p.name.startswith("."):
+                channels_found[m.group(1)] = max(
+                    channels_found.get(m.group(1), 0), int(m.group(2)) + 1
+                )
     cases = []
     for label_path in label_files:
         case_id = label_path.name[: -len(ending)]
@@ -222,6 +254,11 @@ def _load_nnunet(root: Path) -> DatasetSpec:
         for p in image_paths:
             if not p.is_file():
                 raise DatasetError(f"{p}: channel file of case {case_id} missing")
+        if channels_found.get(case_id, 0) > len(modalities):
+            raise DatasetError(
+                f"{images_dir}: case {case_id} has {channels_found[case_id]} channel files but "
+                f"dataset.json declares {len(modalities)} channels ({', '.join(modalities)})"
+            )
         cases.append(CaseSpec(case_id, image_paths, label_path))
     expected = meta.get("numTraining")
     if isinstance(expected, int) and expected != len(cases):
@@ -243,7 +280,7 @@ def _brats_case_files(case_dir: Path) -> dict[str, Path]:
     """Map sequence/seg suffix → file for a BraTS case folder (empty if it is not one)."""
     found: dict[str, Path] = {}
     for f in case_dir.iterdir():
-        if not is_image_file(f):
+        if not is_image_file(f) or f.name.startswith("."):  # also macOS ._* resource forks
             continue
         stem = strip_image_suffix(f.name).lower()
         match = re.search(r"[_-]([a-z0-9]+)$", stem)
@@ -262,7 +299,9 @@ def _load_brats(root: Path) -> DatasetSpec:
         files = _brats_case_files(d)
         if not files:
             raise DatasetError(f"{d}: no *_seg image found in this BraTS case folder")
-        this = next((k for k, seqs in BRATS_SEQUENCES.items() if all(s in files for s in seqs)), None)
+        this = next(
+            (k for k, seqs in BRATS_SEQUENCES.items() if all(s in files for s in seqs)), None
+        )
         if this is None:
             wanted = " or ".join("/".join(s) for s in BRATS_SEQUENCES.values())
             raise DatasetError(f"{d}: missing sequences; expected {wanted} (found {sorted(files)})")

@@ -70,7 +70,9 @@ class Anatomy:
 def _template_path(name: str) -> Path:
     path = Path(str(resources.files("nilearn.datasets") / "data" / _TEMPLATE_FILES[name]))
     if not path.is_file():
-        raise SynthaugError(f"{path}: MNI152 template missing from the nilearn package; reinstall nilearn")
+        raise SynthaugError(
+            f"{path}: MNI152 template missing from the nilearn package; reinstall nilearn"
+        )
     return path
 
 
@@ -185,7 +187,9 @@ def _lesions(
             oedema |= _connected_to(_blob(rng, shape, center, radii * swelling, 0.35) < 1.0, center)
     core &= brain
     oedema &= brain & ~core
-    soft = [np.clip(ndimage.gaussian_filter(m.astype(np.float32), 0.6), 0, 1) for m in (core, oedema)]
+    soft = [
+        np.clip(ndimage.gaussian_filter(m.astype(np.float32), 0.6), 0, 1) for m in (core, oedema)
+    ]
     return core, oedema, soft[0], soft[1]
 
 
@@ -199,7 +203,9 @@ def make_patient(seed: int, index: int, task: str) -> tuple[np.ndarray, np.ndarr
     coords = _deformation(rng, shape)
     tissue = np.stack(
         [
-            ndimage.map_coordinates(p, coords, order=1, mode="constant", cval=1.0 if t == 0 else 0.0)
+            ndimage.map_coordinates(
+                p, coords, order=1, mode="constant", cval=1.0 if t == 0 else 0.0
+            )
             for t, p in enumerate(anatomy.probs)
         ]
     )
@@ -208,13 +214,17 @@ def make_patient(seed: int, index: int, task: str) -> tuple[np.ndarray, np.ndarr
     healthy = 1.0 - core_soft - oedema_soft
     brain_soft = 1.0 - tissue[0]
 
-    contrast = TISSUE_CONTRAST * rng.uniform(0.9, 1.1, size=TISSUE_CONTRAST.shape).astype(np.float32)
+    contrast = TISSUE_CONTRAST * rng.uniform(0.9, 1.1, size=TISSUE_CONTRAST.shape).astype(
+        np.float32
+    )
     noise_sigma = rng.uniform(0.015, 0.035)
     texture = 0.03 * _smooth_noise(rng, shape, coarse=2)
     channels = []
     for m in range(len(MODALITIES)):
         mix = sum(tissue[t + 1] * contrast[t, m] for t in range(3))
-        signal = healthy * mix + brain_soft * (core_soft * contrast[3, m] + oedema_soft * contrast[4, m])
+        signal = healthy * mix + brain_soft * (
+            core_soft * contrast[3, m] + oedema_soft * contrast[4, m]
+        )
         bias = np.exp(0.12 * _smooth_noise(rng, shape, coarse=24))
         signal = signal * bias * (1.0 + texture)
         n1, n2 = rng.standard_normal((2, *shape)).astype(np.float32) * noise_sigma

@@ -71,7 +71,9 @@ def prepare(
 
     ids = [p["id"] for p in patients]
     if len(set(ids)) != len(ids):
-        raise SynthaugError(f"{spec.root}: duplicate case ids {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise SynthaugError(
+            f"{spec.root}: duplicate case ids {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
     folds = kfold_splits(ids, opts.folds, opts.seed, opts.val_fraction)
     declared = sorted(spec.labels)
     meta = {

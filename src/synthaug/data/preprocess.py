@@ -117,7 +117,10 @@ def _to_slices_first(vol: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, ...]:
-    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != d))) for d in range(mask.ndim)]
+    idx = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != d)))
+        for d in range(mask.ndim)
+    ]
     return tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
 
 
@@ -130,7 +133,9 @@ def _resize_inplane(
         sigma = [0.0] + [max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom_rc]
         if any(s > 0 for s in sigma):
             stack = ndimage.gaussian_filter(stack, sigma=sigma, mode="nearest")
-    return ndimage.zoom(stack, zoom, order=order, grid_mode=True, mode="grid-constant" if order == 0 else "nearest")
+    return ndimage.zoom(
+        stack, zoom, order=order, grid_mode=True, mode="grid-constant" if order == 0 else "nearest"
+    )
 
 
 def _pad_center(stack: np.ndarray, size: int, value: float) -> np.ndarray:
@@ -148,7 +153,7 @@ def prepare_case(
     opts: PrepareOptions,
 ) -> PreparedCase:
     """Read, check and turn one case into normalised, resized slices."""
-    image, label = case.load()
+    image, label = case.load(opts.geometry_tolerance)
     where = f"case {case.case_id}"
     n_channels = image.data.shape[3]
     if n_channels != len(modalities):
@@ -185,12 +190,18 @@ def prepare_case(
     if opts.drop_edge > 0:
         n_drop = int(round(opts.drop_edge * img.shape[0]))
         if n_drop > 0 and img.shape[0] > 2 * n_drop:
-            img, lab, positions = img[n_drop:-n_drop], lab[n_drop:-n_drop], positions[n_drop:-n_drop]
+            img, lab, positions = (
+                img[n_drop:-n_drop],
+                lab[n_drop:-n_drop],
+                positions[n_drop:-n_drop],
+            )
     if opts.drop_empty:
         keep = (lab > 0).any(axis=(1, 2))
         img, lab, positions = img[keep], lab[keep], positions[keep]
     if img.shape[0] == 0:
-        raise DatasetError(f"{where}: no slice left after cropping/dropping (empty image or label?)")
+        raise DatasetError(
+            f"{where}: no slice left after cropping/dropping (empty image or label?)"
+        )
 
     h, w = img.shape[1:3]
     fov = max(h * pixel_rc[0], w * pixel_rc[1])

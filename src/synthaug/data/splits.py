@@ -18,7 +18,9 @@ def kfold_splits(
     """
     n = len(patient_ids)
     if folds > n:
-        raise SynthaugError(f"folds: {folds} folds need at least {folds} patients, the dataset has {n}")
+        raise SynthaugError(
+            f"folds: {folds} folds need at least {folds} patients, the dataset has {n}"
+        )
     rng = np.random.default_rng(seed)
     order = [patient_ids[i] for i in rng.permutation(n)]
     chunks = np.array_split(np.arange(n), folds)

@@ -49,7 +49,9 @@ class SliceStore:
         self.path = Path(path)
         meta_path = self.path / METADATA
         if not meta_path.is_file():
-            raise StoreError(f"{self.path}: not a slice store (no {METADATA}); run `synthaug prepare`")
+            raise StoreError(
+                f"{self.path}: not a slice store (no {METADATA}); run `synthaug prepare`"
+            )
         try:
             self.meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
@@ -65,7 +67,9 @@ class SliceStore:
             raise StoreError(f"{self.path}: cannot read store arrays ({exc})") from exc
         n = self.meta["num_slices"]
         if len(self.images) != n or len(self.labels) != n:
-            raise StoreError(f"{self.path}: arrays hold {len(self.images)} slices, metadata says {n}")
+            raise StoreError(
+                f"{self.path}: arrays hold {len(self.images)} slices, metadata says {n}"
+            )
 
     # -- what the dataset is -------------------------------------------------------------
     @property
@@ -107,7 +111,9 @@ class SliceStore:
 
     def split(self, fold: int) -> Split:
         if not 0 <= fold < self.num_folds:
-            raise StoreError(f"{self.path}: fold {fold} does not exist (the store has folds 0..{self.num_folds - 1})")
+            raise StoreError(
+                f"{self.path}: fold {fold} does not exist (the store has folds 0..{self.num_folds - 1})"
+            )
         f = self.meta["folds"][fold]
         return Split(fold, list(f["train"]), list(f["val"]), list(f["test"]))
 

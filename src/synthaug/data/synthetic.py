@@ -77,7 +77,10 @@ def write_synthetic_dataset(
             "numTraining": len(patients),
             "numTest": 0,
             "training": [
-                {"image": f"./imagesTr/{p.case_id}.nii.gz", "label": f"./labelsTr/{p.case_id}.nii.gz"}
+                {
+                    "image": f"./imagesTr/{p.case_id}.nii.gz",
+                    "label": f"./labelsTr/{p.case_id}.nii.gz",
+                }
                 for p in patients
             ],
             "test": [],
@@ -106,7 +109,9 @@ def read_synthetic(
             )
         names = [spec.labels[k] for k in sorted(spec.labels)]
         if names != store.label_names or sorted(spec.labels) != list(range(store.num_classes)):
-            raise DatasetError(f"{path}: labels {names} differ from the store's {store.label_names}")
+            raise DatasetError(
+                f"{path}: labels {names} differ from the store's {store.label_names}"
+            )
     cases = spec.cases if limit is None else spec.cases[:limit]
     if limit is not None and len(spec.cases) < limit:
         raise DatasetError(f"{path}: has {len(spec.cases)} synthetic patients, {limit} requested")

@@ -7,14 +7,20 @@ affine. Reorienting to RAS is a pure axis permutation/flip, so no voxel is inter
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
+import sys
+import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from nibabel import orientations
+from nibabel.filebasedimages import ImageFileError
 
 from synthaug.errors import DatasetError
 
@@ -84,8 +90,18 @@ def read_volume(path: Path) -> Volume:
             )
     except DatasetError:
         raise
-    except (OSError, EOFError, ValueError, RuntimeError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"{path}: cannot read image ({_short(exc)}); the file may be truncated or corrupt") from exc
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        RuntimeError,
+        zlib.error,
+        gzip.BadGzipFile,
+        ImageFileError,
+    ) as exc:
+        raise DatasetError(
+            f"{path}: cannot read image ({_short(exc)}); the file may be truncated or corrupt"
+        ) from exc
     if data.ndim == 2:
         data = data[:, :, None]
     if data.ndim == 5 and data.shape[3] == 1:  # NIfTI stores vectors as [X, Y, Z, 1, C]
@@ -108,10 +124,39 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(data), np.asarray(img.affine, dtype=np.float64)
 
 
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Capture what native libraries (ITK's MetaIO) print straight to file descriptor 2,
+    so a bad file yields our one-line message instead of their loose lines."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
 def _read_sitk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
 
-    img = sitk.ReadImage(str(path))
+    with _captured_stderr() as native_messages:
+        try:
+            img = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            # ITK's exception text starts with a C++ source location; the reason is further on.
+            reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), str(exc))
+            raise RuntimeError(reason.strip()) from exc
+    if any("not read completely" in m or "error" in m.lower() for m in native_messages):
+        raise DatasetError(
+            f"{path}: cannot read image ({native_messages[0].strip()[:160]}); "
+            "the file may be truncated or corrupt"
+        )
     arr = sitk.GetArrayFromImage(img)  # [Z, Y, X] or [Z, Y, X, C]
     dim = img.GetDimension()
     if dim != 3:

@@ -45,7 +45,9 @@ def load_torch(path: Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged zip/pickle
-        raise SynthaugError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from exc
+        raise SynthaugError(
+            f"{path}: corrupt checkpoint ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from exc
     if not isinstance(obj, dict) or "meta" not in obj:
         raise SynthaugError(f"{path}: not a synthaug checkpoint")
     return obj

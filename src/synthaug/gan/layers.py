@@ -65,7 +65,7 @@ class Blur(nn.Module):
     def __init__(self, channels: int, pad: tuple[int, int], gain: float = 1.0) -> None:
         super().__init__()
         self.channels = channels
-        self.pad = (pad[0], pad[1], pad[0], pad[1])
+        self.pad = pad
         kernel = binomial_filter_2d() * gain
         # One filter per channel (depthwise); kept as a non-persistent buffer because it is
         # a constant of the architecture, not state worth checkpointing.
@@ -74,9 +74,12 @@ class Blur(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if any(self.pad):
-            x = F.pad(x, self.pad)
-        return F.conv2d(x, self.kernel, groups=self.channels)
+        before, after = self.pad
+        if before == after:
+            # the convolution's own zero padding avoids materialising a padded copy
+            return F.conv2d(x, self.kernel.to(x.dtype), padding=before, groups=self.channels)
+        x = F.pad(x, (before, after, before, after))
+        return F.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
 
 
 def upsample_bilinear_2x(x: Tensor) -> Tensor:

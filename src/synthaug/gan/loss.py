@@ -220,7 +220,9 @@ class StyleGAN2Loss:
     def _device(self) -> torch.device:
         return next(self.G.parameters()).device
 
-    def _condition(self, labels: Tensor | None, batch_size: int | None) -> tuple[Tensor | None, int]:
+    def _condition(
+        self, labels: Tensor | None, batch_size: int | None
+    ) -> tuple[Tensor | None, int]:
         dtype = next(self.G.parameters()).dtype
         cond = self.spec.generator_condition(labels, dtype)
         if batch_size is None:
@@ -317,7 +319,9 @@ class StyleGAN2Loss:
             penalty = self.path_length(fake_out, ws)
             loss_pl = penalty.mean() * self.pl_weight * self.pl_interval
             total = total + loss_pl
-            stats.update(pl_penalty=penalty.detach().mean(), pl_mean=self.path_length.pl_mean.clone())
+            stats.update(
+                pl_penalty=penalty.detach().mean(), pl_mean=self.path_length.pl_mean.clone()
+            )
         self.stats = stats
         return total
 

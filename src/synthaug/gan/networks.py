@@ -351,9 +351,7 @@ class SynthesisNetwork(nn.Module):
             in_ch = channels_at(res // 2, channel_base, channel_max) if res > 4 else 0
             out_ch = channels_at(res, channel_base, channel_max)
             blocks.append(
-                SynthesisBlock(
-                    in_ch, out_ch, w_dim, res, img_channels, cond_channels, cond_hidden
-                )
+                SynthesisBlock(in_ch, out_ch, w_dim, res, img_channels, cond_channels, cond_hidden)
             )
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = 2 * log2 - 2
@@ -634,7 +632,9 @@ class VariantSpec:
     @property
     def d_in_channels(self) -> int:
         """Channels the discriminator sees."""
-        return self.num_classes if self.variant == "mask" else self.num_modalities + self.num_classes
+        return (
+            self.num_classes if self.variant == "mask" else self.num_modalities + self.num_classes
+        )
 
     @property
     def d_image_channels(self) -> int:

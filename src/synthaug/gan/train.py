@@ -499,9 +499,7 @@ def train(opts: TrainOptions) -> Path:
     target = int(math.ceil(opts.kimg * 1000 / preset.batch)) * preset.batch
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     with make_progress() as progress:
-        task = progress.add_task(
-            f"train-gan {opts.variant}", total=target, completed=trainer.nimg
-        )
+        task = progress.add_task(f"train-gan {opts.variant}", total=target, completed=trainer.nimg)
         if not ddp.is_main:
             progress.stop()
         for row in trainer.run(target):

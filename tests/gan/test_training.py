@@ -1,0 +1,233 @@
+"""Training-loop behaviour: learning on a toy store, snapshots, resume after SIGKILL, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy import CLASS_MEANS
+
+from synthaug.errors import SynthaugError
+from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots, load_torch, read_metrics
+from synthaug.gan.data import class_frequencies
+from synthaug.gan.run import RunInfo
+from synthaug.gan.sample import LoadedGenerator, generate_slices, load_generator
+from synthaug.gan.train import TrainOptions, train
+
+
+def _untrained(run: Path) -> LoadedGenerator:
+    """The run's generator as it was at step 0 (same seed → same initial weights)."""
+    info = RunInfo.read(run)
+    torch.manual_seed(info.seed)
+    generator, _ = info.build()
+    return LoadedGenerator(generator.eval(), info, run)
+
+
+def _train(store, tmp_path: Path, variant: str, kimg: float, **kw) -> Path:
+    out = tmp_path / f"run-{variant}"
+    opts = TrainOptions(
+        store=str(store.path),
+        fold=0,
+        variant=variant,
+        preset="cpu-micro",
+        kimg=kimg,
+        out=str(out),
+        **kw,
+    )
+    return train(opts)
+
+
+@pytest.mark.slow
+def test_joint_learns_class_frequencies(toy_store, tmp_path):
+    run = _train(toy_store, tmp_path, "joint", kimg=0.6)
+    real = toy_store.label_frequencies(toy_store.split(0).train)
+
+    def distance(gen: LoadedGenerator) -> float:
+        _, labels = generate_slices(gen, 128, seed=1)
+        return float(np.abs(class_frequencies(labels, 3) - real).sum())
+
+    before, after = distance(_untrained(run)), distance(load_generator(run))
+    assert after < 0.6 * before, (before, after)
+
+
+@pytest.mark.slow
+def test_conditional_images_follow_the_mask(toy_store, tmp_path):
+    run = _train(toy_store, tmp_path, "conditional", kimg=0.6)
+    _, labels = toy_store.arrays(toy_store.split(0).train)
+
+    def error(gen: LoadedGenerator) -> float:
+        images, _ = generate_slices(gen, len(labels), seed=1, labels=labels)
+        return float(
+            np.mean(
+                [
+                    abs(images[:, c][labels == k].mean() - CLASS_MEANS[k, c])
+                    for k in range(3)
+                    for c in range(2)
+                ]
+            )
+        )
+
+    before, after = error(_untrained(run)), error(load_generator(run))
+    assert after < 0.75 * before, (before, after)
+
+
+def test_run_artifacts(toy_store, tmp_path):
+    run = _train(toy_store, tmp_path, "mask", kimg=0.05, snapshot_kimg=0.024)
+    snaps = list_snapshots(run)
+    assert len(snaps) >= 2
+    assert (run / "grids" / "reals.png").stat().st_size > 0
+    assert len(list((run / "grids").glob("fakes-*.png"))) == len(snaps)
+    rows = read_metrics(run)
+    assert rows and {
+        "d_main",
+        "g_main",
+        "ada_p",
+        "img_per_s",
+        "r1_penalty",
+        "pl_penalty",
+    } <= set().union(*rows)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["nimg"] == 56 and summary["last_snapshot"] == str(snaps[-1])
+    state = load_torch(run / CHECKPOINT)
+    assert state["meta"]["nimg"] == 56 and {
+        "G",
+        "G_ema",
+        "D",
+        "opt_G",
+        "opt_D",
+        "augment",
+        "rng",
+    } <= set(state)
+
+
+def test_existing_run_needs_resume(toy_store, tmp_path):
+    _train(toy_store, tmp_path, "mask", kimg=0.016)
+    with pytest.raises(SynthaugError, match="--resume"):
+        _train(toy_store, tmp_path, "mask", kimg=0.016)
+
+
+def test_resume_with_other_variant_is_refused(toy_store, tmp_path):
+    run = _train(toy_store, tmp_path, "mask", kimg=0.016)
+    with pytest.raises(SynthaugError, match="variant"):
+        train(
+            TrainOptions(
+                store=str(toy_store.path),
+                fold=0,
+                variant="joint",
+                preset="cpu-micro",
+                kimg=0.03,
+                out=str(run),
+                resume=True,
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"variant": "both"}, "variant"),
+        ({"preset": "cpu-huge"}, "preset"),
+        ({"fold": 7}, "fold 7"),
+        ({"preset": "cpu-tiny"}, "resolution"),
+        ({"kimg": 0}, "kimg"),
+    ],
+)
+def test_bad_training_requests(toy_store, tmp_path, change, message):
+    fields = {
+        "store": str(toy_store.path),
+        "fold": 0,
+        "variant": "joint",
+        "preset": "cpu-micro",
+        "kimg": 0.01,
+        "out": str(tmp_path / "run"),
+    }
+    with pytest.raises(SynthaugError, match=message):
+        train(TrainOptions(**{**fields, **change}))
+    assert not (tmp_path / "run").exists()
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_snapshot(toy_store, tmp_path, monkeypatch):
+    run = _train(toy_store, tmp_path, "mask", kimg=0.016)
+    good = load_torch(run / CHECKPOINT)
+    from synthaug.gan import loss as loss_module
+
+    monkeypatch.setattr(
+        loss_module, "g_nonsaturating_loss", lambda logits: logits.mean() * float("nan")
+    )
+    with pytest.raises(SynthaugError, match="diverged.*g_main"):
+        train(
+            TrainOptions(
+                store=str(toy_store.path),
+                fold=0,
+                variant="mask",
+                preset="cpu-micro",
+                kimg=0.05,
+                out=str(run),
+                resume=True,
+            )
+        )
+    after = load_torch(run / CHECKPOINT)
+    assert after["meta"]["nimg"] == good["meta"]["nimg"]
+    assert all(torch.isfinite(v).all() for v in after["G"].values() if v.is_floating_point())
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "synthaug", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues(toy_store, tmp_path):
+    run = tmp_path / "killed"
+    cmd = _cli(
+        "train-gan",
+        "--store",
+        str(toy_store.path),
+        "--fold",
+        "0",
+        "--variant",
+        "joint",
+        "--preset",
+        "cpu-micro",
+        "--kimg",
+        "0.4",
+        "--snapshot-kimg",
+        "0.08",
+        "--out",
+        str(run),
+        "--threads",
+        "1",
+    )
+    env = {**os.environ, "SYNTHAUG_QUIET": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list_snapshots(run)) < 2:
+        time.sleep(0.05)
+    time.sleep(0.3)  # land somewhere between snapshots
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_torch(run / CHECKPOINT)["meta"]["nimg"]  # loads: not corrupted
+    assert 0 < killed_at < 400
+    for snap in list_snapshots(run):  # every snapshot a later stage would pick up is whole
+        assert load_torch(snap)["meta"]["nimg"] <= killed_at
+
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = read_metrics(run)
+    nimgs = [r["nimg"] for r in rows]
+    assert nimgs == sorted(set(nimgs)), "metrics rows duplicated or out of order after resume"
+    assert nimgs[-1] == 400
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["nimg"] == 400
+    assert any(int(p.stem.split("-")[1]) > killed_at for p in list_snapshots(run))
+    gen = load_generator(run)
+    images, labels = generate_slices(gen, 4, seed=0)
+    assert images.shape == (4, 2, 32, 32) and labels.shape == (4, 32, 32)

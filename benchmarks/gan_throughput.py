@@ -50,6 +50,7 @@ from synthaug.gan import (  # noqa: E402
     lazy_regularization_adam,
     update_ema,
 )
+from synthaug.gan.layers import tune_cpu_allocator  # noqa: E402
 
 CONFIG = {
     "resolution": 64,
@@ -200,7 +201,9 @@ class Trainer:
             return self.G_ema(z, cond)
 
 
-def run_child(variant: str, quick: bool, threads: int) -> dict:
+def run_child(variant: str, quick: bool, threads: int, tune_allocator: bool) -> dict:
+    if tune_allocator:
+        tune_cpu_allocator()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     matmul = matmul_gflops(5 if quick else 15)
@@ -241,9 +244,11 @@ def run_child(variant: str, quick: bool, threads: int) -> dict:
     }
 
 
-def run_profile(variant: str, threads: int, rows: int = 25) -> None:
+def run_profile(variant: str, threads: int, tune_allocator: bool, rows: int = 25) -> None:
     from torch.profiler import ProfilerActivity, profile
 
+    if tune_allocator:
+        tune_cpu_allocator()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     trainer = Trainer(variant)
@@ -265,14 +270,20 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["joint", "mask", "conditional"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", metavar="VARIANT", help="print torch.profiler tables")
+    parser.add_argument(
+        "--no-tune-allocator",
+        dest="tune_allocator",
+        action="store_false",
+        help="leave glibc's mmap threshold alone (shows what tune_cpu_allocator buys)",
+    )
     parser.add_argument("--child", metavar="VARIANT", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.profile:
-        run_profile(args.profile, args.threads)
+        run_profile(args.profile, args.threads, args.tune_allocator)
         return
     if args.child:
-        print(json.dumps(run_child(args.child, args.quick, args.threads)))
+        print(json.dumps(run_child(args.child, args.quick, args.threads, args.tune_allocator)))
         return
 
     load = os.getloadavg()[0]
@@ -283,7 +294,8 @@ def main() -> None:
     print(
         "config: 64x64, C=3 K=2, channel_base 2048, channel_max 128, z=w=512, "
         f"mapping 2, batch {CONFIG['batch']}, ADA p={CONFIG['ada_p']}, "
-        "R1 every 16, path length every 4"
+        "R1 every 16, path length every 4, "
+        f"allocator {'tuned' if args.tune_allocator else 'glibc default'}"
     )
     header = (
         f"{'variant':<12}{'train img/s':>12}{'gen img/s':>11}{'peak MB':>9}"
@@ -295,6 +307,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", variant, "--threads", str(args.threads)]
         if args.quick:
             cmd.append("--quick")
+        if not args.tune_allocator:
+            cmd.append("--no-tune-allocator")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(

@@ -190,7 +190,7 @@ def train_gan(
 
     if threads:
         torch.set_num_threads(threads)
-    train(
+    run = train(
         TrainOptions(
             store=str(store),
             fold=fold,
@@ -204,6 +204,11 @@ def train_gan(
             device=device,
             precision=precision,
         )
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    console.print(
+        f"train-gan: {variant} reached {summary['kimg']:.2f} kimg at {summary['img_per_s']:.1f} img/s → {run} "
+        f"(samples: {run / 'grids'})"
     )
 
 
@@ -238,6 +243,103 @@ def generate(
     console.print(
         f"generate: {patients} synthetic patients ({source}) → {path} (preview: {path / 'preview.png'})"
     )
+
+
+@app.command("train-seg")
+def train_seg_cmd(
+    store: Annotated[Path, typer.Option(help="Slice store.")],
+    fold: Annotated[
+        int,
+        typer.Option(
+            help="Fold: trains on its training patients, selects on its validation patients, tests on its test patients (all real)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Run folder.")],
+    seed: Annotated[int, typer.Option(help="Seed of weights and minibatches.")] = 0,
+    synthetic: Annotated[
+        Path | None, typer.Option(help="Synthetic dataset from `synthaug generate`.")
+    ] = None,
+    n_patients: Annotated[
+        int, typer.Option(help="Add the first N synthetic patients (0 = real only).")
+    ] = 0,
+    preset: Annotated[
+        str, typer.Option(help="U-Net preset: cpu-micro, cpu-tiny, cpu-small, gpu-256.")
+    ] = "cpu-tiny",
+    max_steps: Annotated[
+        int | None, typer.Option(help="Override the preset's step budget.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an unfinished run in --out.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Train a MONAI U-Net on real (+ n synthetic) patients; report Dice on real test patients."""
+    from synthaug.seg.train import SegOptions, train_seg
+
+    r = train_seg(
+        SegOptions(
+            store=str(store),
+            fold=fold,
+            out=str(out),
+            seed=seed,
+            synthetic=str(synthetic) if synthetic else None,
+            n_patients=n_patients,
+            preset=preset,
+            device=device,
+            resume=resume,
+            max_steps=max_steps,
+        )
+    )
+    console.print(
+        f"train-seg: mean foreground Dice on {len({x['patient'] for x in r['test']})} real test patients "
+        f"= {r['test_mean_dice']:.4f} (best step {r['best_step']}) → {out / 'results.json'}"
+    )
+
+
+@app.command()
+def study(
+    config: Annotated[
+        Path, typer.Option(help="STUDY.yaml (datasets, sources, n_levels, folds, seeds, presets).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Study folder (default: runs/<study name>).")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="local (worker processes) or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Parallel one-thread workers.")] = 2,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Address of an existing Ray cluster (executor ray).")
+    ] = None,
+) -> None:
+    """Run (or resume) the whole grid; finished cells are never recomputed."""
+    from synthaug.study.config import load_study
+    from synthaug.study.runner import run_study
+
+    cfg = load_study(config)
+    path = run_study(cfg, out or Path("runs") / cfg.name, executor, workers, ray_address)
+    console.print(
+        f"study: results → {path}; next: synthaug stats {path} / synthaug report {path} --out DIR"
+    )
+
+
+@app.command()
+def stats(
+    results: Annotated[Path, typer.Argument(help="results.csv (or the study folder).")],
+) -> None:
+    """Mean ± s.e., Friedman + Nemenyi over n levels, Wilcoxon–Holm of each n against n = 0."""
+    from synthaug.study.analysis import analyse, format_statistics
+    from synthaug.study.runner import read_results
+
+    typer.echo(format_statistics(analyse(read_results(results))))
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="results.csv (or the study folder).")],
+    out: Annotated[Path, typer.Option(help="Report folder (index.html, report.md, figures).")],
+) -> None:
+    """Write the HTML + Markdown report: Dice vs n, CD diagram, gains/harms, samples, timings."""
+    from synthaug.study.report import make_report
+
+    path = make_report(results, out)
+    console.print(f"report: {path.resolve()}")
 
 
 @app.command()

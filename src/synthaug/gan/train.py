@@ -46,7 +46,7 @@ from synthaug.gan.checkpoint import (
 from synthaug.gan.data import TrainingSlices
 from synthaug.gan.loss import StyleGAN2Loss, ema_beta, lazy_regularization_adam, update_ema
 from synthaug.gan.run import RunInfo, run_meta_path
-from synthaug.progress import console, make_progress
+from synthaug.progress import make_progress
 
 GRID_SAMPLES = 16
 TICK_KIMG = 0.25
@@ -527,7 +527,6 @@ def train(opts: TrainOptions) -> Path:
         summary["rank_max_param_diff"] = _rank_param_spread(trainer.G, ddp)
     if ddp.is_main:
         write_json(out / "summary.json", summary)
-        console.print(f"train-gan: {opts.variant} reached {trainer.nimg / 1000:.2f} kimg → {out}")
     return out
 
 

@@ -1,0 +1,156 @@
+"""``synthaug study``: run the grid, then collect one results table (one row per cell × class)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from synthaug.atomic import atomic_file, write_json
+from synthaug.data.store import SliceStore
+from synthaug.errors import SynthaugError
+from synthaug.study.config import StudyConfig, load_study
+from synthaug.study.executors import run_jobs
+from synthaug.study.grid import Plan, SegJob, plan_study
+
+STUDY_META = "study.json"
+RESULTS_CSV = "results.csv"
+TIMINGS = "timings.json"
+RESULT_COLUMNS = [
+    "dataset",
+    "source",
+    "n",
+    "fold",
+    "seed",
+    "class_name",
+    "dice",
+    "slice_dice",
+    "test_patients",
+    "real_train_slices",
+    "synthetic_slices",
+    "steps",
+    "best_step",
+    "val_dice",
+    "train_seconds",
+]
+
+
+def _check_folds(config: StudyConfig) -> None:
+    for i, ds in enumerate(config.datasets):
+        store = SliceStore(ds.store)
+        missing = [f for f in config.folds if f >= store.num_folds or f < 0]
+        if missing:
+            raise SynthaugError(
+                f"datasets[{i}].store: {ds.store} has folds 0..{store.num_folds - 1}; folds {missing} requested"
+            )
+
+
+def _claim_folder(root: Path, config: StudyConfig) -> None:
+    """A study folder belongs to one config: refuse to mix results of two studies."""
+    meta_path = root / STUDY_META
+    if meta_path.is_file():
+        previous = json.loads(meta_path.read_text())
+        if previous.get("fingerprint") != config.fingerprint():
+            raise SynthaugError(
+                f"{root}: holds results of a different study (config fingerprint {previous.get('fingerprint')}, "
+                f"this one {config.fingerprint()}); choose another --out or restore that config"
+            )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(meta_path, {"fingerprint": config.fingerprint(), "config": config.to_dict()})
+
+
+def cell_rows(job: SegJob) -> list[dict]:
+    """Rows of one finished cell: per class (and "mean"), Dice averaged over test patients."""
+    results = json.loads((Path(job.out) / "results.json").read_text())
+    test = pd.DataFrame(results["test"])
+    rows = []
+    for class_name, group in test.groupby("class_name", sort=False):
+        rows.append(
+            {
+                "dataset": job.dataset,
+                "source": job.source,
+                "n": job.n,
+                "fold": job.fold,
+                "seed": job.seed,
+                "class_name": class_name,
+                "dice": float(group["dice"].mean()),
+                "slice_dice": float(group["slice_dice"].mean()),
+                "test_patients": int(len(group)),
+                "real_train_slices": results["real_train_slices"],
+                "synthetic_slices": results["synthetic_slices"],
+                "steps": results["steps"],
+                "best_step": results["best_step"],
+                "val_dice": results["val_dice"],
+                "train_seconds": results["train_seconds"],
+            }
+        )
+    return rows
+
+
+def collect_results(plan: Plan) -> pd.DataFrame:
+    rows = [row for job in plan.cells if job.done() for row in cell_rows(job)]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def write_results(df: pd.DataFrame, path: Path) -> None:
+    with atomic_file(path, "w") as handle:
+        df.to_csv(handle, index=False)
+
+
+def _add_timing(root: Path, phase: str, seconds: float) -> None:
+    path = root / TIMINGS
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings[phase] = round(timings.get(phase, 0.0) + seconds, 2)
+    write_json(path, timings)
+
+
+def run_study(
+    config: StudyConfig | Path | str,
+    out: Path | str,
+    executor: str = "local",
+    workers: int = 2,
+    ray_address: str | None = None,
+) -> Path:
+    """Run (or resume) every job of the study and write ``results.csv``; returns its path."""
+    config = config if isinstance(config, StudyConfig) else load_study(config)
+    _check_folds(config)
+    root = Path(out)
+    _claim_folder(root, config)
+    plan = plan_study(config, root)
+    for phase, jobs in (
+        ("train-gan", plan.gans),
+        ("generate", plan.generations),
+        ("train-seg", plan.cells),
+    ):
+        t0 = time.perf_counter()
+        ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
+        if ran:
+            _add_timing(root, phase, time.perf_counter() - t0)
+    results = collect_results(plan)
+    path = root / RESULTS_CSV
+    write_results(results, path)
+    return path
+
+
+def read_results(path: Path | str) -> pd.DataFrame:
+    """A results table, checked for the columns the statistics need."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_CSV
+    if not path.is_file():
+        raise SynthaugError(f"{path}: results table not found; run `synthaug study` first")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SynthaugError(f"{path}: not a readable CSV results table ({exc})") from exc
+    missing = [
+        c
+        for c in ("dataset", "source", "n", "fold", "seed", "class_name", "dice")
+        if c not in df.columns
+    ]
+    if missing:
+        raise SynthaugError(f"{path}: results table lacks column(s) {', '.join(missing)}")
+    return df

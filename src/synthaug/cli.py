@@ -347,33 +347,16 @@ def demo(
     out: Annotated[Path, typer.Option(help="Run folder for every artifact of the demo.")] = Path(
         "runs/demo"
     ),
-    patients: Annotated[int, typer.Option(help="Phantom patients per task.")] = 24,
-    resolution: Annotated[int, typer.Option(help="Slice size.")] = 64,
-    folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
+    quick: Annotated[
+        bool, typer.Option(help="A one-minute version for tests (32×32, tiny networks).")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Parallel one-thread workers.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
-    """The main job on the embedded phantom: build it, prepare it (later stages join as they land)."""
-    from synthaug.config import PrepareOptions
-    from synthaug.data.phantom import make_phantom
-    from synthaug.data.prepare import prepare as run_prepare
+    """The main job on the embedded phantom: phantom → prepare → GANs → generate → U-Nets → stats → report."""
+    from synthaug.study.demo import run_demo
 
-    t0 = time.perf_counter()
-    dataset = out / "datasets" / "phantom-tissue"
-    store_path = out / "stores" / "phantom-tissue"
-    if not dataset.exists():
-        make_phantom(dataset, patients=patients, task="tissue", seed=seed)
-    if not store_path.exists():
-        run_prepare(
-            dataset, store_path, PrepareOptions(resolution=resolution, folds=folds, seed=seed)
-        )
-    from synthaug.data.store import SliceStore
-
-    s = SliceStore(store_path).summary()
-    console.print(
-        f"demo: store {store_path}: {s['patients']} patients, {s['slices']} slices, "
-        f"{s['folds']} folds, label frequencies {s['label_frequencies']} "
-        f"({time.perf_counter() - t0:.1f} s)"
-    )
+    run_demo(out, quick=quick, workers=workers, seed=seed)
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def test_upsampling_equals_bilinear_then_conv_in_the_interior() -> None:
     torch.manual_seed(0)
     x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
     weight = torch.randn(3, 2, 3, 3, dtype=torch.float64)
-    blur = Blur(3, (1, 1), gain=4.0).double()
+    blur = Blur(3, 1, gain=4.0).double()
     ours = blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
     upsampled = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     reference = F.conv2d(upsampled, weight.flip(2, 3), padding=1)
@@ -96,7 +96,24 @@ def test_upsampling_equals_bilinear_then_conv_in_the_interior() -> None:
 
 def test_blur_matches_hand_written_filter() -> None:
     x = torch.randn(2, 3, 9, 9)
-    torch.testing.assert_close(Blur(3, (2, 2))(x), _binomial_blur(x, 2, 1.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(Blur(3, 2)(x), _binomial_blur(x, 2, 1.0), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("pad", [1, 2])
+def test_blur_gradients_of_first_and_second_order(pad: int) -> None:
+    """The custom adjoint must match autograd through an ordinary depthwise convolution."""
+    torch.manual_seed(0)
+    blur = Blur(2, pad).double()
+    x = torch.randn(2, 2, 7, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(blur, (x,))
+    assert torch.autograd.gradgradcheck(blur, (x,))
+    # the same filter through the generic grouped convolution
+    def generic(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, blur.kernel, padding=pad, groups=2)
+    up = torch.randn_like(blur(x))
+    (ours,) = torch.autograd.grad((blur(x) * up).sum(), x)
+    (ref,) = torch.autograd.grad((generic(x) * up).sum(), x)
+    torch.testing.assert_close(ours, ref)
 
 
 def test_torgb_is_per_sample_1x1_conv_without_demodulation() -> None:

@@ -447,6 +447,9 @@ class Generator(nn.Module):
             num_layers=mapping_layers,
             lr_multiplier=mapping_lr_multiplier,
         )
+        if channels_last:
+            # 4-D weights in the activations' layout: no per-call weight reorder in oneDNN
+            self.to(memory_format=torch.channels_last)
 
     def mapping(
         self,
@@ -549,6 +552,8 @@ class Discriminator(nn.Module):
         self.conv = EqualConv2d(c4 + mbstd_num_channels, c4, 3, activation="lrelu")
         self.fc = EqualLinear(c4 * 16, c4, activation="lrelu")
         self.out = EqualLinear(c4, 1)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, img: Tensor, cond: Tensor | None = None, num_segments: int = 1) -> Tensor:
         """``num_segments``: the batch holds that many independent parts (minibatch-stddev)."""

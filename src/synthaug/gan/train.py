@@ -295,6 +295,7 @@ class _Trainer:
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "augment": self.augment.state_dict(),
+            "augment_steps": self.augment.steps_since_update,
             "pl": self.loss.path_length.state_dict(),
             "elapsed": self.elapsed,
             "last_snapshot": self.last_snapshot,
@@ -318,6 +319,7 @@ class _Trainer:
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
             self.augment.load_state_dict(state["augment"])
+            self.augment.steps_since_update = int(state.get("augment_steps", 0))
             self.loss.path_length.load_state_dict(state["pl"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SynthaugError(

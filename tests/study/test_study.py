@@ -1,0 +1,231 @@
+"""The study: config validation, resume after a kill, the Ray executor, the report, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from synthaug.errors import SynthaugError
+from synthaug.study.config import load_study, parse_study
+from synthaug.study.report import make_report
+from synthaug.study.runner import read_results, run_study
+
+OUTCOME_COLUMNS = [
+    "dataset",
+    "source",
+    "n",
+    "fold",
+    "seed",
+    "class_name",
+    "dice",
+    "slice_dice",
+    "steps",
+    "best_step",
+]
+
+
+def _config(store, **over) -> dict:
+    raw = {
+        "name": "toy",
+        "datasets": [{"name": "toy", "store": str(store.path)}],
+        "sources": ["joint", "real-mask-conditional"],
+        "n_levels": [0, 1, 2],
+        "folds": [0],
+        "seeds": [0],
+        "gan": {"preset": "cpu-micro", "kimg": 0.024},
+        "seg": {"preset": "cpu-micro", "max_steps": 30},
+    }
+    raw.update(over)
+    return raw
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"datasets": [{"name": "x", "store": "/nowhere/store"}]}, "datasets[0].store"),
+        ({"sources": ["joint", "diffusion"]}, "sources[1]"),
+        ({"gan": {"preset": "gpu-9000"}}, "gan.preset"),
+        ({"seg": {"preset": "huge"}}, "seg.preset"),
+        ({"n_levels": [0, -2]}, "n_levels"),
+        ({"n_levels": [0, 4, 2]}, "n_levels"),
+        ({"n_levels": [2, 4]}, "n_levels"),
+        ({"folds": "all"}, "folds"),
+        ({"colour": "blue"}, "colour"),
+        ({"gan": {"preset": "cpu-micro", "kimg": -1}}, "gan.kimg"),
+    ],
+)
+def test_bad_study_configs_name_the_field(study_store, tmp_path, change, field):
+    path = _write(tmp_path, _config(study_store, **change))
+    with pytest.raises(SynthaugError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert str(path) in message and field in message
+    assert "\n" not in message
+
+
+def test_missing_fold_is_refused_before_any_work(study_store, tmp_path):
+    config = parse_study(_config(study_store, folds=[0, 5]))
+    with pytest.raises(SynthaugError, match=r"folds \[5\]"):
+        run_study(config, tmp_path / "out")
+    assert not (tmp_path / "out" / "gans").exists()
+
+
+def test_cli_study_error_is_one_line(study_store, tmp_path):
+    path = _write(tmp_path, _config(study_store, sources=["nope"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthaug", "study", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [proc.stderr.strip()]
+    assert "sources[0]" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_study(study_store, tmp_path_factory) -> Path:
+    """The toy grid run once, uninterrupted, with local workers."""
+    out = tmp_path_factory.mktemp("study") / "out"
+    return run_study(parse_study(_config(study_store)), out, workers=2)
+
+
+def test_results_table_has_a_row_per_cell_and_class(finished_study):
+    df = read_results(finished_study)
+    # 1 shared baseline + 2 sources × 2 n levels, × (2 classes + mean)
+    assert len(df) == 5 * 3
+    assert set(df["source"]) == {"none", "joint", "real-mask-conditional"}
+    assert set(df["class_name"]) == {"disc", "square", "mean"}
+    assert df["dice"].between(0, 1).all()
+
+
+def test_results_of_another_study_are_refused(study_store, finished_study):
+    other = parse_study(_config(study_store, n_levels=[0, 1, 3]))
+    before = finished_study.read_bytes()
+    with pytest.raises(SynthaugError, match="different study"):
+        run_study(other, finished_study.parent)
+    assert finished_study.read_bytes() == before
+
+
+def test_rerun_recomputes_nothing(study_store, finished_study):
+    cells = sorted(finished_study.parent.glob("cells/**/results.json"))
+    stamps = [p.stat().st_mtime_ns for p in cells]
+    run_study(parse_study(_config(study_store)), finished_study.parent)
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
+
+
+@pytest.mark.slow
+def test_killed_study_resumes_without_recomputing(study_store, finished_study, tmp_path):
+    path = _write(tmp_path, _config(study_store))
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "synthaug",
+        "study",
+        "--config",
+        str(path),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "SYNTHAUG_QUIET": "1"},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.glob("cells/**/results.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    survivors = {p: p.stat().st_mtime_ns for p in out.glob("cells/**/results.json")}
+    assert 2 <= len(survivors) < 5, "the kill should land mid-grid"
+
+    done = subprocess.run(
+        cmd, env={**os.environ, "SYNTHAUG_QUIET": "1"}, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in survivors.items()), (
+        "a finished cell was recomputed"
+    )
+    resumed = read_results(out / "results.csv")[OUTCOME_COLUMNS]
+    reference = read_results(finished_study)[OUTCOME_COLUMNS]
+    pd.testing.assert_frame_equal(resumed.reset_index(drop=True), reference.reset_index(drop=True))
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_local_instance(study_store, finished_study, tmp_path):
+    config = parse_study(_config(study_store))
+    results = run_study(config, tmp_path / "ray", executor="ray", workers=2)
+    on_ray = read_results(results)[OUTCOME_COLUMNS]
+    local = read_results(finished_study)[OUTCOME_COLUMNS]
+    pd.testing.assert_frame_equal(on_ray.reset_index(drop=True), local.reset_index(drop=True))
+
+
+def test_report_files_exist_and_links_resolve(finished_study, tmp_path):
+    html_path = make_report(finished_study, tmp_path / "report")
+    text = html_path.read_text()
+    links = re.findall(r"src='([^']+)'", text)
+    assert "dice_vs_n.png" in links
+    assert any(link.startswith("samples-toy-") for link in links)
+    for link in links:
+        assert (html_path.parent / link).stat().st_size > 0, link
+    md = (html_path.parent / "report.md").read_text()
+    for link in re.findall(r"\]\(([^)]+)\)", md):
+        assert (html_path.parent / link).is_file(), link
+    stats = json.loads((html_path.parent / "stats.json").read_text())
+    assert {r["n"] for r in stats["summary"]} == {0, 1, 2}
+    assert stats["friedman"] is None or stats["friedman"]["num_problems"] == 2
+    assert "Verdict" in text and "REAL test patients" in text
+
+
+def test_stats_cli_prints_friedman_and_wilcoxon(finished_study):
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthaug", "stats", str(finished_study)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "toy / joint: n=0:" in proc.stdout
+    assert "Friedman" in proc.stdout and "Wilcoxon" in proc.stdout
+
+
+def test_stats_on_a_non_results_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "results.csv"
+    bad.write_text("a,b\n1,2\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthaug", "stats", str(bad)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "lacks column" in proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path):
+    from synthaug.study.demo import QUICK, run_demo
+
+    report = run_demo(tmp_path / "demo", quick=True)
+    df = read_results(tmp_path / "demo" / "study" / "results.csv")
+    cells = df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])
+    planned = 2 * len(QUICK.study_folds) * (1 + 3 * (len(QUICK.n_levels) - 1))
+    assert len(cells) == planned
+    text = report.read_text()
+    assert "cd_diagram.png" in text and (report.parent / "cd_diagram.png").is_file()

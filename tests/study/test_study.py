@@ -229,3 +229,15 @@ def test_demo_quick_end_to_end(tmp_path):
     assert len(cells) == planned
     text = report.read_text()
     assert "cd_diagram.png" in text and (report.parent / "cd_diagram.png").is_file()
+
+
+def test_paper_config_is_valid_once_stores_exist(study_store, tmp_path):
+    raw = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "configs" / "paper.yaml").read_text()
+    )
+    assert len(raw["datasets"]) == 6 and len(raw["n_levels"]) == 26
+    for entry in raw["datasets"]:
+        entry["store"] = str(study_store.path)
+    config = parse_study(raw)
+    assert config.gan["preset"] == "gpu-256" and config.folds == [0, 1, 2, 3, 4]
+    assert config.variants() == ["joint", "mask", "conditional"]

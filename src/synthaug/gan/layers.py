@@ -139,11 +139,17 @@ class EqualLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         act_gain = _activation_gain(self.activation)
-        weight = self.weight * (self.weight_gain * act_gain)
+        # the run-time scales ride on addmm's alpha / beta: one op, no scaled weight copy
         if self.bias is not None:
-            out = torch.addmm(self.bias * (self.bias_gain * act_gain), x, weight.t())
+            out = torch.addmm(
+                self.bias,
+                x,
+                self.weight.t(),
+                beta=self.bias_gain * act_gain,
+                alpha=self.weight_gain * act_gain,
+            )
         else:
-            out = x.matmul(weight.t())
+            out = x.matmul(self.weight.t()).mul_(self.weight_gain * act_gain)
         if self.activation == "lrelu":
             # In place is autograd-safe: the gain was folded into weight and bias above.
             out = F.leaky_relu_(out, LRELU_SLOPE)
@@ -265,22 +271,30 @@ class ModulatedConv2d(nn.Module):
         weight_sq = weight.square().sum(dim=(2, 3))  # [out, in]
         return torch.rsqrt(styles.square().matmul(weight_sq.t()) + DEMOD_EPS)
 
-    def conv_then_demod(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Convolution of the modulated input WITHOUT the demodulation multiply.
+    def conv_then_demod(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor | float]:
+        """Convolution of the modulated input with the RAW weight, scale not yet applied.
 
-        Returns ``(y [B, out, H', W'], d [B, out] or None)``; the caller multiplies by ``d``
-        (so it can fuse it with bias, noise and activation in a single pass).
+        Returns ``(y [B, out, H', W'], scale)`` where the true output is
+        ``y * scale[:, :, None, None]``: ``scale [B, out]`` is the demodulation coefficient
+        times the equalised-lr weight gain (a float, the gain alone, without demodulation).
+        Leaving that multiply to the caller lets it fuse it with bias, noise and activation,
+        and using the raw weight avoids materialising a scaled copy of it.
         """
-        weight = self.weight * self.weight_gain
-        demod = self.demodulation(styles, weight) if self.demodulate else None
+        gain = self.weight_gain
+        scale: Tensor | float = gain
+        if self.demodulate:
+            # d * gain = rsqrt(gain^2 * sum(w^2 s^2) + eps) * gain
+            #          = rsqrt(sum(w^2 s^2) + eps / gain^2)
+            weight_sq = self.weight.square().sum(dim=(2, 3))  # [out, in]
+            scale = torch.rsqrt(styles.square().matmul(weight_sq.t()) + DEMOD_EPS / gain**2)
         x = x * styles[:, :, None, None].to(x.dtype)
         if self.up:
-            y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+            y = F.conv_transpose2d(x, self.weight.transpose(0, 1).to(x.dtype), stride=2)
             assert self.blur is not None
             y = self.blur(y)
         else:
-            y = F.conv2d(x, weight, padding=self.kernel_size // 2)
-        return y, demod
+            y = F.conv2d(x, self.weight.to(x.dtype), padding=self.kernel_size // 2)
+        return y, scale
 
     def fused_forward(self, x: Tensor, styles: Tensor) -> Tensor:
         """Grouped convolution with explicit per-sample modulated (and demodulated) weights."""
@@ -307,8 +321,10 @@ class ModulatedConv2d(nn.Module):
         styles = self.styles(w)
         if self.fused:
             return self.fused_forward(x, styles)
-        y, demod = self.conv_then_demod(x, styles)
-        return y if demod is None else y * demod[:, :, None, None]
+        y, scale = self.conv_then_demod(x, styles)
+        if isinstance(scale, float):
+            return y * scale
+        return y * scale[:, :, None, None].to(y.dtype)
 
     def extra_repr(self) -> str:
         return (

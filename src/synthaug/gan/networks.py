@@ -233,16 +233,16 @@ class SynthesisLayer(nn.Module):
         noise_mode: NoiseMode = "random",
         modulation: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        y, demod = self.conv.conv_then_demod(x, self.conv.styles(w))
+        y, scale = self.conv.conv_then_demod(x, self.conv.styles(w))
         gain = LRELU_GAIN  # folded in: lrelu(a) * g == lrelu(a * g) for g > 0
         bias = (self.bias * gain).to(y.dtype)[None, :, None, None]
-        if demod is None:
-            h = torch.add(y * gain, bias)
-        else:
-            h = torch.addcmul(bias, y, (demod * gain).to(y.dtype)[:, :, None, None])
+        if isinstance(scale, float):
+            h = torch.add(y * (scale * gain), bias)
+        else:  # one pass: bias + y * demod (weight gain and activation gain included)
+            h = torch.addcmul(bias, y, (scale * gain).to(y.dtype)[:, :, None, None])
         noise = self.noise.noise(h, noise_mode)
         if noise is not None:
-            h = h.add_(noise * (self.noise.strength * gain))
+            h = h.addcmul_(noise, self.noise.strength * gain)
         if modulation is not None:
             gamma, beta = modulation
             h = torch.addcmul(beta * gain, h, 1.0 + gamma)

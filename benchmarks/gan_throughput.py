@@ -119,7 +119,12 @@ class Trainer:
 
     def __init__(self, variant: str) -> None:
         cfg = CONFIG
-        res, c, k, batch = cfg["resolution"], cfg["num_modalities"], cfg["num_classes"], cfg["batch"]
+        res, c, k, batch = (
+            cfg["resolution"],
+            cfg["num_modalities"],
+            cfg["num_classes"],
+            cfg["batch"],
+        )
         self.spec = VariantSpec(variant, c, k)
         self.G, self.D = build_networks(
             variant,
@@ -147,8 +152,8 @@ class Trainer:
         )
         d_lr, d_betas = lazy_regularization_adam(cfg["lr"], cfg["betas"], cfg["r1_interval"])
         g_lr, g_betas = lazy_regularization_adam(cfg["lr"], cfg["betas"], cfg["pl_interval"])
-        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
-        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, eps=1e-8)
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, fused=True)
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, fused=True)
         # A fixed pool of "real" data: smooth random images and blob masks.
         pool = 64
         images = torch.nn.functional.avg_pool2d(torch.randn(pool, c, res, res), 5, 1, 2)

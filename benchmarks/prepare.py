@@ -41,7 +41,13 @@ def main() -> None:
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            make_phantom(Path(tmp) / "ds", patients=args.patients, task="tissue", seed=r, workers=args.workers)
+            make_phantom(
+                Path(tmp) / "ds",
+                patients=args.patients,
+                task="tissue",
+                seed=r,
+                workers=args.workers,
+            )
             t1 = time.perf_counter()
             store = prepare(
                 Path(tmp) / "ds",
@@ -51,15 +57,21 @@ def main() -> None:
             t2 = time.perf_counter()
         phantom_s.append(t1 - t0)
         prepare_s.append(t2 - t1)
-        print(f"run {r}: phantom {t1 - t0:.1f} s, prepare {t2 - t1:.1f} s, {store.meta['num_slices']} slices")
+        print(
+            f"run {r}: phantom {t1 - t0:.1f} s, prepare {t2 - t1:.1f} s, {store.meta['num_slices']} slices"
+        )
 
     ph, pr = statistics.median(phantom_s), statistics.median(prepare_s)
     n = args.patients
-    print(f"\nmedian of {args.repeats} runs, {n} patients, {args.workers} workers, {args.resolution}×{args.resolution}:")
+    print(
+        f"\nmedian of {args.repeats} runs, {n} patients, {args.workers} workers, {args.resolution}×{args.resolution}:"
+    )
     print(f"  phantom generation : {ph:6.1f} s  {n / ph:6.2f} volumes/s")
     print(f"  prepare            : {pr:6.1f} s  {n / pr:6.2f} volumes/s")
     print(f"  total              : {ph + pr:6.1f} s  (target < 60 s)")
-    print(f"  peak memory        : {peak_rss_gb():6.2f} GB (largest process + largest worker; target < 3 GB)")
+    print(
+        f"  peak memory        : {peak_rss_gb():6.2f} GB (largest process + largest worker; target < 3 GB)"
+    )
 
 
 if __name__ == "__main__":

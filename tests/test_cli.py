@@ -179,19 +179,32 @@ def test_phantom_command_writes_a_dataset(run_cli, tmp_path):
     assert again.code == 2 and "already exists" in again.err_lines[0]
 
 
-def test_demo_builds_and_prepares_the_phantom(run_cli, tmp_path):
+@pytest.mark.slow
+def test_demo_quick_runs_the_whole_study_and_resumes(run_cli, tmp_path):
+    from synthaug.study.demo import QUICK
+    from synthaug.study.runner import read_results
+
     out = tmp_path / "run"
-    result = run_cli("demo", "--out", out, "--patients", "2", "--resolution", "16", "--folds", "2")
+    result = run_cli("demo", "--quick", "--out", out)
     assert result.code == 0, result.err
-    store = SliceStore(out / "stores" / "phantom-tissue")
-    assert store.num_channels == 3 and store.resolution == 16 and store.num_folds == 2
-    assert (out / "datasets" / "phantom-tissue" / "dataset.json").is_file()
-    assert "demo:" in result.err
-    # a second run reuses the artifacts
-    mtime = (store.path / "store.json").stat().st_mtime_ns
-    again = run_cli("demo", "--out", out, "--patients", "2", "--resolution", "16", "--folds", "2")
-    assert again.code == 0
-    assert (store.path / "store.json").stat().st_mtime_ns == mtime
+    report = out / "report" / "index.html"
+    assert f"report: {report.resolve()}" in result.err
+    for task in ("tissue", "lesion"):
+        store = SliceStore(out / "stores" / f"phantom-{task}")
+        assert store.num_channels == 3 and store.resolution == QUICK.resolution
+    df = read_results(out / "study" / "results.csv")
+    cells = df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])
+    planned = 2 * len(QUICK.study_folds) * (1 + 3 * (len(QUICK.n_levels) - 1))
+    assert len(cells) == planned  # a row for every planned cell
+    assert (out / "report" / "cd_diagram.png").is_file() and (
+        out / "report" / "dice_vs_n.png"
+    ).is_file()
+    # a second run reuses every artifact: no cell is recomputed
+    cell_files = sorted(out.glob("study/cells/**/results.json"))
+    stamps = [p.stat().st_mtime_ns for p in cell_files]
+    again = run_cli("demo", "--quick", "--out", out)
+    assert again.code == 0, again.err
+    assert [p.stat().st_mtime_ns for p in cell_files] == stamps
 
 
 @pytest.mark.parametrize("name", ["scans[x]", "scans[/x]"])

@@ -161,3 +161,29 @@ def test_torchrun_two_processes_end_with_identical_weights(toy_store, tmp_path):
     assert summary["world_size"] == 2
     assert summary["nimg"] == 48  # the global batch of 8 is split 4 + 4
     assert summary["rank_max_param_diff"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train-gan", "--variant", "both", "--fold", "0"],
+        ["train-gan", "--variant", "joint", "--fold", "9"],
+        ["generate", "--source", "joint", "--patients", "0"],
+    ],
+)
+def test_cli_errors_are_one_line(runs, toy_store, tmp_path, args):
+    out = tmp_path / "out"
+    extra = (
+        ["--store", str(toy_store.path), "--preset", "cpu-micro"]
+        if args[0] == "train-gan"
+        else ["--run", str(runs["joint"])]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthaug", *args, *extra, "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert not out.exists()

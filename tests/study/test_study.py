@@ -218,19 +218,6 @@ def test_stats_on_a_non_results_file_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "lacks column" in proc.stderr
 
 
-@pytest.mark.slow
-def test_demo_quick_end_to_end(tmp_path):
-    from synthaug.study.demo import QUICK, run_demo
-
-    report = run_demo(tmp_path / "demo", quick=True)
-    df = read_results(tmp_path / "demo" / "study" / "results.csv")
-    cells = df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])
-    planned = 2 * len(QUICK.study_folds) * (1 + 3 * (len(QUICK.n_levels) - 1))
-    assert len(cells) == planned
-    text = report.read_text()
-    assert "cd_diagram.png" in text and (report.parent / "cd_diagram.png").is_file()
-
-
 def test_paper_config_is_valid_once_stores_exist(study_store, tmp_path):
     raw = yaml.safe_load(
         (Path(__file__).resolve().parents[2] / "configs" / "paper.yaml").read_text()

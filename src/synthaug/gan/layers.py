@@ -266,11 +266,6 @@ class ModulatedConv2d(nn.Module):
         """``[B, w_dim] -> [B, in_channels]`` per-input-channel scales."""
         return self.affine(w)
 
-    def demodulation(self, styles: Tensor, weight: Tensor) -> Tensor:
-        """``[B, out]`` coefficients ``rsqrt(sum_{i,k} (weight[o,i,k] * s[b,i])^2 + eps)``."""
-        weight_sq = weight.square().sum(dim=(2, 3))  # [out, in]
-        return torch.rsqrt(styles.square().matmul(weight_sq.t()) + DEMOD_EPS)
-
     def conv_then_demod(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor | float]:
         """Convolution of the modulated input with the RAW weight, scale not yet applied.
 

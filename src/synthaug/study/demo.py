@@ -20,7 +20,7 @@ from synthaug.data.prepare import prepare
 from synthaug.progress import console
 from synthaug.study.config import parse_study
 from synthaug.study.report import make_report
-from synthaug.study.runner import run_study
+from synthaug.study.runner import add_timing, run_study
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,16 @@ def run_demo(
         "generate": {"seed": seed, "truncation": 1.0},
     }
     config = parse_study(raw)
+    data_seconds = time.perf_counter() - t0
     with atomic_file(out / "study.yaml", "w") as handle:
         yaml.safe_dump(raw, handle, sort_keys=False)
     console.print(
         f"demo: data ready in {time.perf_counter() - t0:.0f} s; running the study (config {out / 'study.yaml'})"
     )
     results = run_study(config, out / "study", workers=workers)
+    t1 = time.perf_counter()
     report = make_report(results, out / "report")
+    add_timing(out / "study", "phantom+prepare", data_seconds)
+    add_timing(out / "study", "report", time.perf_counter() - t1)
     console.print(f"demo: finished in {time.perf_counter() - t0:.0f} s; report: {report.resolve()}")
     return report

@@ -100,7 +100,8 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(handle, index=False)
 
 
-def _add_timing(root: Path, phase: str, seconds: float) -> None:
+def add_timing(root: Path, phase: str, seconds: float) -> None:
+    """Add wall seconds to a phase in the study's timings.json (summed over resumed runs)."""
     path = root / TIMINGS
     timings = json.loads(path.read_text()) if path.is_file() else {}
     timings[phase] = round(timings.get(phase, 0.0) + seconds, 2)
@@ -128,7 +129,7 @@ def run_study(
         t0 = time.perf_counter()
         ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
         if ran:
-            _add_timing(root, phase, time.perf_counter() - t0)
+            add_timing(root, phase, time.perf_counter() - t0)
     results = collect_results(plan)
     path = root / RESULTS_CSV
     write_results(results, path)

@@ -1,0 +1,253 @@
+"""All image-quality metrics of one synthetic set against the fold's REAL training slices.
+
+The real reference set is the fold's real training slices (the data the generator was allowed
+to see) — never test patients. Per modality (one channel, with its own feature extractor) and
+jointly (all channels) it reports FID, KID (mean, std) and k-NN precision/recall; then
+mask–image consistency with a real-only U-Net (and that U-Net's consistency on the real test
+slices: the ceiling) and label statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthaug.data.store import SliceStore
+from synthaug.data.synthetic import read_synthetic
+from synthaug.errors import SynthaugError
+from synthaug.quality.consistency import (
+    consistency_class_dice,
+    summarise_consistency,
+    train_reference_unet,
+)
+from synthaug.quality.features import (
+    KINDS,
+    DomainEncoderConfig,
+    FeatureExtractor,
+    InceptionExtractor,
+    as_image_tensor,
+    load_or_train_domain_encoder,
+)
+from synthaug.quality.metrics import fid, kid, label_statistics, precision_recall
+
+
+def synthetic_arrays(
+    path: Path | str, store: SliceStore, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """All slices of the first ``limit`` synthetic patients: images [N, C, R, R], labels [N, R, R]."""
+    patients = read_synthetic(path, store, limit=limit)
+    if not patients:
+        raise SynthaugError(f"{path}: holds no synthetic patients")
+    return (
+        np.concatenate([p.images for p in patients]).astype(np.float32),
+        np.concatenate([p.labels for p in patients]).astype(np.int64),
+    )
+
+
+def feature_metrics(
+    real: np.ndarray,
+    fake: np.ndarray,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    k: int = 3,
+    seed: int = 0,
+) -> dict:
+    """FID, KID (mean, std) and precision/recall of two feature sets [N, d].
+
+    ``fid_singular`` flags N <= d for either set: the covariances are then singular and FID is
+    strongly biased upwards — compare such FIDs only at equal N, or rely on KID.
+    """
+    kid_mean, kid_std = kid(real, fake, kid_subsets, kid_subset_size, seed)
+    precision, recall = precision_recall(real, fake, k)
+    return {
+        "fid": fid(real, fake),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "precision": precision,
+        "recall": recall,
+        "n_real": len(real),
+        "n_synthetic": len(fake),
+        "dim": int(real.shape[1]),
+        "fid_singular": bool(min(len(real), len(fake)) <= real.shape[1]),
+    }
+
+
+def _check_synthetic(store: SliceStore, images: torch.Tensor, labels: np.ndarray) -> None:
+    c, r = store.num_channels, store.resolution
+    if images.shape[1:] != (c, r, r):
+        raise SynthaugError(
+            f"synthetic images: shape {list(images.shape)} does not match the store's "
+            f"[N, {c}, {r}, {r}] ({', '.join(store.modalities)})"
+        )
+    if labels.shape != (images.shape[0], r, r):
+        raise SynthaugError(
+            f"synthetic labels: shape {list(labels.shape)}, expected [{images.shape[0]}, {r}, {r}]"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= store.num_classes):
+        raise SynthaugError(
+            f"synthetic labels: values outside 0..{store.num_classes - 1} ({store.label_names})"
+        )
+
+
+def evaluate_quality(
+    store: SliceStore,
+    fold: int,
+    synthetic_images: np.ndarray | torch.Tensor,
+    synthetic_labels: np.ndarray | torch.Tensor,
+    *,
+    extractor: str = "domain",
+    cache_dir: Path | str,
+    inception_weights: Path | str | None = None,
+    reference_unet: nn.Module | None = None,
+    with_consistency: bool = True,
+    unet_preset: str = "cpu-tiny",
+    encoder_config: DomainEncoderConfig | None = None,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    k: int = 3,
+    seed: int = 0,
+    max_real: int | None = None,
+    real_baseline: bool = True,
+    device: str = "cpu",
+) -> dict:
+    """Image-quality metrics of synthetic slices against the fold's real training slices.
+
+    synthetic_images [N, C, R, R] in [-1, 1], synthetic_labels [N, R, R] in 0..K-1 (the store's
+    channels, resolution and labels). extractor: "domain" (encoders trained and cached under
+    ``cache_dir``) or "inception" (``inception_weights`` or $SYNTHAUG_INCEPTION_WEIGHTS; joint
+    metrics only for 3-channel stores). reference_unet: the real-only U-Net for consistency;
+    when None (and ``with_consistency``) one is trained with ``unet_preset`` and cached under
+    ``cache_dir``. max_real: subsample the real set (seeded) to at most this many slices.
+    real_baseline: also score the fold's real VALIDATION slices against the same reference —
+    the value a perfect generator would get at that sample size (FID is biased by N), so
+    synthetic numbers can be read against it.
+
+    Returns a JSON-ready dict: ``modalities`` {name: metrics}, ``joint`` (metrics or None),
+    ``real_baseline`` {name: metrics} (or None),
+    ``consistency`` {synthetic, real_test}, ``labels`` (label statistics), ``features``
+    (extractor descriptions) and ``seconds`` per part, with the encoder/U-Net training apart.
+    """
+    if extractor not in KINDS:
+        raise SynthaugError(f"extractor: {extractor!r} is not one of {', '.join(KINDS)}")
+    seconds: dict[str, float] = {"encoder_training": 0.0, "features": 0.0, "metrics": 0.0}
+    fake_x = as_image_tensor(synthetic_images, "synthetic images")
+    fake_y = np.asarray(
+        synthetic_labels.cpu() if isinstance(synthetic_labels, torch.Tensor) else synthetic_labels
+    ).astype(np.int64)
+    _check_synthetic(store, fake_x, fake_y)
+    split = store.split(fold)
+    real_x_np, real_y = store.arrays(split.train)
+    if max_real is not None and len(real_x_np) > max_real:
+        keep = np.sort(np.random.default_rng(seed).choice(len(real_x_np), max_real, replace=False))
+        real_x_np, real_y = real_x_np[keep], real_y[keep]
+    real_x = torch.from_numpy(real_x_np)
+    channels = list(range(store.num_channels))
+
+    # Feature spaces: one per modality, plus the joint one.
+    spaces: dict[str, tuple[FeatureExtractor, list[int]] | None] = {}
+    if extractor == "domain":
+        for c in channels:
+            t0 = time.perf_counter()
+            ex = load_or_train_domain_encoder(
+                store, fold, cache_dir, [c], encoder_config, device=device
+            )
+            seconds["encoder_training"] += time.perf_counter() - t0
+            spaces[store.modalities[c]] = (ex, [c])
+        if len(channels) > 1:
+            t0 = time.perf_counter()
+            ex = load_or_train_domain_encoder(
+                store, fold, cache_dir, channels, encoder_config, device=device
+            )
+            seconds["encoder_training"] += time.perf_counter() - t0
+            spaces["joint"] = (ex, channels)
+        else:
+            spaces["joint"] = spaces[store.modalities[0]]
+    else:
+        inception = InceptionExtractor(inception_weights, device=device)
+        for c in channels:
+            spaces[store.modalities[c]] = (inception, [c])
+        # Inception takes RGB: a joint space exists only for 1 or 3 modality channels.
+        spaces["joint"] = (inception, channels) if len(channels) in (1, 3) else None
+
+    base_x = None
+    if real_baseline and split.val:
+        base_x = torch.from_numpy(store.arrays(split.val)[0])
+        if len(base_x) <= k:  # too few validation slices for precision/recall
+            base_x = None
+    results: dict[str, dict | None] = {}
+    baseline: dict[str, dict | None] = {}
+    descriptions: dict[str, dict | None] = {}
+    for name, space in spaces.items():
+        results[name] = baseline[name] = descriptions[name] = None
+        if space is None:
+            continue
+        ex, chans = space
+        t0 = time.perf_counter()
+        fr = ex(real_x[:, chans])
+        ff = ex(fake_x[:, chans])
+        fb = ex(base_x[:, chans]) if base_x is not None else None
+        t1 = time.perf_counter()
+        results[name] = feature_metrics(fr, ff, kid_subsets, kid_subset_size, k, seed)
+        if fb is not None:
+            baseline[name] = feature_metrics(fr, fb, kid_subsets, kid_subset_size, k, seed)
+        seconds["features"] += t1 - t0
+        seconds["metrics"] += time.perf_counter() - t1
+        descriptions[name] = {**ex.describe(), "channels": chans}
+
+    out: dict = {
+        "fold": fold,
+        "reference": f"real training slices of fold {fold} ({len(split.train)} patients)",
+        "extractor": extractor,
+        "comparable_to_published": extractor == "inception",
+        "n_real": len(real_x),
+        "n_synthetic": len(fake_x),
+        "modalities": {m: results[m] for m in store.modalities},
+        "joint": results["joint"],
+        "real_baseline": None
+        if base_x is None
+        else {
+            "patients": "validation",
+            "n": len(base_x),
+            "modalities": {m: baseline[m] for m in store.modalities},
+            "joint": baseline["joint"],
+        },
+        "features": descriptions,
+    }
+
+    if with_consistency:
+        t0 = time.perf_counter()
+        if reference_unet is None:
+            reference_unet = train_reference_unet(
+                store, fold, cache_dir, unet_preset, device=device
+            )
+            seconds["unet_training"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        syn = consistency_class_dice(
+            reference_unet, fake_x, fake_y, store.num_classes, device=device
+        )
+        ceiling_patients = split.test or split.val
+        test_x, test_y = store.arrays(ceiling_patients)
+        ceiling = (
+            consistency_class_dice(reference_unet, test_x, test_y, store.num_classes, device=device)
+            if len(test_x)
+            else None
+        )
+        out["consistency"] = {
+            "synthetic": summarise_consistency(syn, store.label_names),
+            "real_test": None
+            if ceiling is None
+            else summarise_consistency(ceiling, store.label_names),
+        }
+        seconds["consistency"] = time.perf_counter() - t0
+    else:
+        out["consistency"] = None
+
+    t0 = time.perf_counter()
+    out["labels"] = label_statistics(real_y, fake_y, store.num_classes, store.label_names)
+    seconds["labels"] = time.perf_counter() - t0
+    out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
+    return out

@@ -48,9 +48,9 @@ from synthaug.gan import (  # noqa: E402
     default_r1_gamma,
     ema_beta,
     lazy_regularization_adam,
+    tune_cpu_allocator,
     update_ema,
 )
-from synthaug.gan.layers import tune_cpu_allocator  # noqa: E402
 
 CONFIG = {
     "resolution": 64,
@@ -71,7 +71,8 @@ CONFIG = {
 }
 
 
-def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+def timings(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
@@ -79,7 +80,41 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> floa
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    return statistics.median(timings(fn, repeats, warmup))
+
+
+class OthersCpuShare:
+    """Share of the machine's CPU time used by OTHER processes while measuring (Linux).
+
+    The figures here are only meaningful when this is near 0: on a shared 2-core machine
+    another process's load stalls every 2-thread parallel region.
+    """
+
+    def __enter__(self) -> OthersCpuShare:
+        self.start = self._busy_seconds(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy0, own0, wall0 = self.start
+        busy1, own1, wall1 = self._busy_seconds(), time.process_time(), time.perf_counter()
+        capacity = (wall1 - wall0) * (os.cpu_count() or 1)
+        if busy0 is None or busy1 is None or capacity <= 0:
+            self.share = float("nan")
+        else:
+            self.share = max(0.0, (busy1 - busy0) - (own1 - own0)) / capacity
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def matmul_gflops(repeats: int) -> float:
@@ -101,7 +136,7 @@ def count_flops(fn: Callable[[], object]) -> int:
     class _Count(TorchDispatchMode):
         total = 0
 
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             formula = flop_registry.get(func._overloadpacket)
@@ -226,25 +261,28 @@ def run_child(variant: str, quick: bool, threads: int, tune_allocator: bool) -> 
     window_flops = count_flops(trainer.window)
 
     trainer.window()  # warm-up (allocator, oneDNN primitive caches)
-    windows = 1 if quick else 3
-    train_seconds = median_time(trainer.window, windows, warmup=0)
-    train_ips = CONFIG["r1_interval"] * batch / train_seconds
-
-    gen_seconds = median_time(trainer.generate, 3 if quick else 7, warmup=1)
-    gen_ips = gen_batch / gen_seconds
+    with OthersCpuShare() as others:
+        window_times = timings(trainer.window, 1 if quick else 3, warmup=0)
+        gen_times = timings(trainer.generate, 3 if quick else 7, warmup=1)
+    images_per_window = CONFIG["r1_interval"] * batch
+    train_seconds = statistics.median(window_times)
+    gen_seconds = statistics.median(gen_times)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "variant": variant,
-        "train_img_s": train_ips,
-        "gen_img_s": gen_ips,
+        "train_img_s": images_per_window / train_seconds,
+        "train_img_s_best": images_per_window / min(window_times),
+        "gen_img_s": gen_batch / gen_seconds,
+        "gen_img_s_best": gen_batch / min(gen_times),
         "peak_mem_mb": peak_mb,
         "g_fwd_gflop_per_img": g_flops / 1e9,
         "d_fwd_gflop_per_img": d_flops / 1e9,
-        "train_gflop_per_img": window_flops / (CONFIG["r1_interval"] * batch) / 1e9,
+        "train_gflop_per_img": window_flops / images_per_window / 1e9,
         "train_gflop_s": window_flops / train_seconds / 1e9,
         "gen_gflop_s": g_flops * gen_batch / gen_seconds / 1e9,
         "matmul_gflop_s": matmul,
+        "others_cpu_share": others.share,
         "threads": threads,
     }
 
@@ -302,10 +340,14 @@ def main() -> None:
         "R1 every 16, path length every 4, "
         f"allocator {'tuned' if args.tune_allocator else 'glibc default'}"
     )
+    print(
+        "train/gen img/s: median (best) of the timed repeats; train GF/img counts forward, "
+        "backward and regularisers exactly; 'others' = CPU share used by other processes"
+    )
     header = (
-        f"{'variant':<12}{'train img/s':>12}{'gen img/s':>11}{'peak MB':>9}"
+        f"{'variant':<12}{'train img/s':>15}{'gen img/s':>15}{'peak MB':>9}"
         f"{'G fwd GF/img':>13}{'D fwd GF/img':>13}{'train GF/img':>13}"
-        f"{'train GF/s':>11}{'gen GF/s':>10}{'matmul GF/s':>12}"
+        f"{'train GF/s':>11}{'gen GF/s':>10}{'matmul GF/s':>12}{'others':>8}"
     )
     print(header)
     for variant in args.variants:
@@ -316,11 +358,14 @@ def main() -> None:
             cmd.append("--no-tune-allocator")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
+        train = f"{r['train_img_s']:.1f} ({r['train_img_s_best']:.1f})"
+        gen = f"{r['gen_img_s']:.0f} ({r['gen_img_s_best']:.0f})"
         print(
-            f"{variant:<12}{r['train_img_s']:>12.1f}{r['gen_img_s']:>11.1f}{r['peak_mem_mb']:>9.0f}"
+            f"{variant:<12}{train:>15}{gen:>15}{r['peak_mem_mb']:>9.0f}"
             f"{r['g_fwd_gflop_per_img']:>13.3f}{r['d_fwd_gflop_per_img']:>13.3f}"
             f"{r['train_gflop_per_img']:>13.2f}{r['train_gflop_s']:>11.1f}"
-            f"{r['gen_gflop_s']:>10.1f}{r['matmul_gflop_s']:>12.1f}",
+            f"{r['gen_gflop_s']:>10.1f}{r['matmul_gflop_s']:>12.1f}"
+            f"{r['others_cpu_share']:>7.0%} ",
             flush=True,
         )
 

@@ -1,6 +1,7 @@
 """StyleGAN2 core: layers, the three generator/discriminator variants, ADA and losses."""
 
 from synthaug.gan.augment import AdaptiveAugment
+from synthaug.gan.layers import tune_cpu_allocator
 from synthaug.gan.loss import (
     PathLengthRegularizer,
     StyleGAN2Loss,
@@ -49,5 +50,6 @@ __all__ = [
     "mix_styles",
     "onehot_to_signed",
     "r1_penalty",
+    "tune_cpu_allocator",
     "update_ema",
 ]

@@ -165,7 +165,9 @@ class AdaptiveAugment(nn.Module):
         """Bernoulli(p * strength) mask of the given shape."""
         return torch.rand(shape, device=device) < p * self.strengths[name]
 
-    def sample_geometry(self, batch: int, height: int, width: int, p: float, device) -> Tensor:
+    def sample_geometry(
+        self, batch: int, height: int, width: int, p: float, device: torch.device
+    ) -> Tensor:
         """Per-sample SAMPLING matrices ``[B, 3, 3]`` in ``affine_grid``'s normalised coordinates.
 
         Each op's forward transform is drawn, then its inverse is composed, because

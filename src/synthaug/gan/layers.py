@@ -30,7 +30,7 @@ Resampling choices (cheap and correct, see ``docs/gan_architectures.md``):
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -65,13 +65,13 @@ class _SymmetricBlur(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, kernel: Tensor, pad: int) -> Tensor:  # noqa: ANN001
+    def forward(ctx: Any, x: Tensor, kernel: Tensor, pad: int) -> Tensor:
         ctx.save_for_backward(kernel)
         ctx.pad = pad
         return F.conv2d(x, kernel, padding=pad, groups=kernel.shape[0])
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # noqa: ANN001
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (kernel,) = ctx.saved_tensors
         adjoint_pad = kernel.shape[-1] - 1 - ctx.pad
         return _SymmetricBlur.apply(grad, kernel, adjoint_pad), None, None

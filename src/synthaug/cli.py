@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -205,6 +206,8 @@ def train_gan(
             precision=precision,
         )
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun only rank 0 writes artifacts and reports
     summary = json.loads((run / "summary.json").read_text())
     console.print(
         f"train-gan: {variant} reached {summary['kimg']:.2f} kimg at {summary['img_per_s']:.1f} img/s → {run} "

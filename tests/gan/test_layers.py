@@ -210,4 +210,3 @@ def test_minibatch_stddev_segments_do_not_mix() -> None:
     a, b = torch.randn(4, 2, 3, 3), 5 * torch.randn(4, 2, 3, 3)
     joined = layer(torch.cat([a, b]), num_segments=2)
     torch.testing.assert_close(joined, torch.cat([layer(a), layer(b)]))
-

@@ -195,11 +195,10 @@ class ConditionInjection(nn.Module):
     demodulation, noise and bias, before its activation; its second convolution spreads it.
 
     Why this form: modulating features per semantic region is what semantic image synthesis
-    needs (SPADE, Park et al. 2019), and per-class parameters work about as well as SPADE's
-    convolutional ones (CLADE, Tan et al. 2021) at a fraction of the cost; applied after the
-    convolution it is not renormalised by weight demodulation, unlike a mask concatenated to
-    the input. SPADE's 3x3 hidden convolution on every layer cost ~25% of a conditional
-    training step on CPU, this costs a few percent.
+    needs (SPADE, Park et al. 2019), and per-class parameters do about as well as SPADE's
+    convolutional ones (CLADE, Tan et al. 2021) at a fraction of the cost. A full SPADE
+    (3x3 hidden convolution, every layer) cost ~25% of a conditional training step on CPU;
+    this costs a few percent.
     """
 
     def __init__(self, cond_channels: int, channels: int) -> None:

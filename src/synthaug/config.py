@@ -80,7 +80,15 @@ class PrepareOptions:
 
 
 VARIANTS = ("joint", "mask", "conditional")
-SOURCES = ("joint", "mask-conditional", "real-mask-conditional")
+# Each source of synthetic image-mask pairs and the GAN variants it needs, the image
+# painter last: joint samples both; mask-conditional paints mask-GAN masks; real-mask-conditional
+# paints the fold's real training masks.
+SOURCE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "joint": ("joint",),
+    "mask-conditional": ("mask", "conditional"),
+    "real-mask-conditional": ("conditional",),
+}
+SOURCES = tuple(SOURCE_VARIANTS)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthaug.config import SOURCES
+from synthaug.config import SOURCE_VARIANTS, SOURCES
 from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import SyntheticPatient, write_synthetic_dataset
 from synthaug.errors import SynthaugError
@@ -16,12 +16,6 @@ from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots, load_torch
 from synthaug.gan.networks import Generator, masks_to_onehot
 from synthaug.gan.run import RunInfo
 from synthaug.progress import track
-
-SOURCE_VARIANTS = {
-    "joint": "joint",
-    "mask-conditional": "conditional",
-    "real-mask-conditional": "conditional",
-}
 
 
 @dataclass
@@ -125,7 +119,7 @@ def sample_patients(
         raise SynthaugError(f"patients: must be at least 1, got {patients}")
     gen = load_generator(run, snapshot)
     info = gen.info
-    wanted = SOURCE_VARIANTS[source]
+    wanted = SOURCE_VARIANTS[source][-1]  # the variant that paints the images
     if info.variant != wanted:
         raise SynthaugError(
             f"{run}: source {source} needs a {wanted} run, this run is {info.variant}"

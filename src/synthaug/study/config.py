@@ -27,15 +27,8 @@ from typing import Any
 
 import yaml
 
-from synthaug.config import GAN_PRESETS, SEG_PRESETS, SOURCES
+from synthaug.config import GAN_PRESETS, SEG_PRESETS, SOURCE_VARIANTS, SOURCES
 from synthaug.errors import SynthaugError
-
-# Sources a study knows; a filtered source (issue "quality") adds rows of its own later.
-SOURCE_VARIANTS: dict[str, tuple[str, ...]] = {
-    "joint": ("joint",),
-    "mask-conditional": ("mask", "conditional"),
-    "real-mask-conditional": ("conditional",),
-}
 
 
 @dataclass(frozen=True)

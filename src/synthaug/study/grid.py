@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthaug.study.config import SOURCE_VARIANTS, StudyConfig
+from synthaug.config import SOURCE_VARIANTS
+from synthaug.study.config import StudyConfig
 
 BASELINE_SOURCE = "none"
 

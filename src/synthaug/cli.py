@@ -183,6 +183,13 @@ def train_gan(
     threads: Annotated[
         int | None, typer.Option(help="CPU threads for torch (default: torch's).")
     ] = None,
+    quality: Annotated[
+        bool,
+        typer.Option(
+            help="Afterwards score every snapshot (in-domain FID, precision/recall, diversity) "
+            "and mark the best one for generate."
+        ),
+    ] = True,
 ) -> None:
     """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
     import torch
@@ -213,6 +220,13 @@ def train_gan(
         f"train-gan: {variant} reached {summary['kimg']:.2f} kimg at {summary['img_per_s']:.1f} img/s → {run} "
         f"(samples: {run / 'grids'})"
     )
+    if quality:
+        from synthaug.quality.snapshots import format_snapshot_quality, score_snapshots
+
+        try:
+            typer.echo(format_snapshot_quality(score_snapshots(run)))
+        except SynthaugError as exc:  # the run itself is fine; say why it was not scored
+            console.print(f"[yellow]warning:[/] snapshots not scored: {escape(str(exc))}")
 
 
 @app.command()
@@ -229,10 +243,38 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same patients.")] = 0,
     truncation: Annotated[float, typer.Option(help="Truncation psi (1 = none).")] = 1.0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(help="Generator snapshot (default: the best scored one, else the latest)."),
+    ] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Keep only pairs a real-only U-Net agrees with, e.g. 'consistency>=0.5'.",
+        ),
+    ] = None,
+    reference_unet: Annotated[
+        Path | None,
+        typer.Option(
+            help="model.pt of a real-only train-seg run for --filter (default: train and cache one)."
+        ),
+    ] = None,
+    unet_preset: Annotated[str, typer.Option(help="Preset of the reference U-Net.")] = "cpu-tiny",
+    max_factor: Annotated[
+        float, typer.Option(help="--filter gives up after generating this many × the slices asked.")
+    ] = 20.0,
 ) -> None:
     """Sample synthetic patients (S slices each, S = median real slice count) as an MSD dataset."""
+    from synthaug.config import parse_filter
     from synthaug.gan.sample import generate as run_generate
+    from synthaug.gan.sample import make_consistency_filter
 
+    keep = None
+    if filter is not None:
+        keep = make_consistency_filter(
+            run, parse_filter(filter), reference_unet, unet_preset, max_factor
+        )
     path = run_generate(
         run,
         source,
@@ -242,10 +284,94 @@ def generate(
         mask_run=mask_run,
         truncation_psi=truncation,
         overwrite=overwrite,
+        snapshot=snapshot,
+        consistency_filter=keep,
+    )
+    accepted = (
+        f"; filter {filter} accepted {keep.accepted} of {keep.generated} pairs "
+        f"({keep.acceptance_rate:.1%})"
+        if keep
+        else ""
     )
     console.print(
-        f"generate: {patients} synthetic patients ({source}) → {path} (preview: {path / 'preview.png'})"
+        f"generate: {patients} synthetic patients ({source}) → {path} "
+        f"(preview: {path / 'preview.png'}){accepted}"
     )
+
+
+@app.command()
+def quality(
+    store: Annotated[Path, typer.Option(help="Slice store the synthetic data imitates.")],
+    fold: Annotated[int, typer.Option(help="Fold: its REAL training slices are the reference.")],
+    synthetic: Annotated[Path, typer.Option(help="Synthetic dataset from `synthaug generate`.")],
+    out: Annotated[Path, typer.Option(help="Write all metrics here (JSON).")],
+    extractor: Annotated[
+        str,
+        typer.Option(
+            help="domain (in-domain encoders, trained and cached) or inception (your weights file)."
+        ),
+    ] = "domain",
+    inception_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="FID Inception weights (pt_inception-2015-12-05); default $SYNTHAUG_INCEPTION_WEIGHTS."
+        ),
+    ] = None,
+    patients: Annotated[
+        int | None, typer.Option(help="Use the first N synthetic patients (default all).")
+    ] = None,
+    reference_unet: Annotated[
+        Path | None,
+        typer.Option(
+            help="model.pt of a real-only train-seg run for consistency (default: train and cache one)."
+        ),
+    ] = None,
+    unet_preset: Annotated[str, typer.Option(help="Preset of the reference U-Net.")] = "cpu-tiny",
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache folder for encoders (default: STORE/cache).")
+    ] = None,
+) -> None:
+    """FID/KID per modality and joint, precision/recall, mask–image consistency, label statistics."""
+    from synthaug.atomic import write_json
+    from synthaug.data.store import SliceStore
+    from synthaug.quality.consistency import load_unet
+    from synthaug.quality.evaluate import evaluate_quality, format_quality, synthetic_arrays
+
+    slice_store = SliceStore(store)
+    images, labels = synthetic_arrays(synthetic, slice_store, limit=patients)
+    result = evaluate_quality(
+        slice_store,
+        fold,
+        images,
+        labels,
+        extractor=extractor,
+        cache_dir=cache or slice_store.cache_dir,
+        inception_weights=inception_weights,
+        reference_unet=load_unet(reference_unet, slice_store, unet_preset)
+        if reference_unet
+        else None,
+        unet_preset=unet_preset,
+    )
+    result["synthetic"] = str(synthetic.resolve())
+    write_json(out, result)
+    typer.echo(format_quality(result))
+    console.print(f"quality: → {out}")
+
+
+@app.command("quality-snapshots")
+def quality_snapshots(
+    run: Annotated[Path, typer.Argument(help="GAN run folder from `synthaug train-gan`.")],
+    samples: Annotated[
+        int | None,
+        typer.Option(help="Generated slices per snapshot (default: the fold's validation slices)."),
+    ] = None,
+) -> None:
+    """In-domain FID/KID, precision/recall and diversity at every snapshot; picks the best."""
+    from synthaug.quality.snapshots import format_snapshot_quality, score_snapshots
+
+    result = score_snapshots(run, samples=samples)
+    typer.echo(format_snapshot_quality(result))
+    console.print(f"quality-snapshots: → {run / 'quality.json'}")
 
 
 @app.command("train-seg")

@@ -89,6 +89,62 @@ SOURCE_VARIANTS: dict[str, tuple[str, ...]] = {
     "real-mask-conditional": ("conditional",),
 }
 SOURCES = tuple(SOURCE_VARIANTS)
+FILTER_METRICS = ("consistency",)
+
+
+def parse_filter(text: str) -> float:
+    """``consistency>=T`` → T in [0, 1]: keep generated pairs whose mask–image consistency
+    Dice (a real-only U-Net's prediction against the generated mask) is at least T."""
+    metric, sep, value = str(text).replace(" ", "").partition(">=")
+    if not sep or metric not in FILTER_METRICS:
+        raise SynthaugError(
+            f"filter: expected 'consistency>=T' with T between 0 and 1, got {text!r}"
+        )
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = float("nan")
+    if not 0.0 <= threshold <= 1.0:
+        raise SynthaugError(f"filter: threshold must be a number in [0, 1], got {value!r}")
+    return threshold
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source of synthetic pairs, optionally filtered: ``real-mask-conditional`` or
+    ``real-mask-conditional[consistency>=0.5]`` (the name is the results table's key)."""
+
+    name: str
+    base: str
+    min_consistency: float | None = None
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return SOURCE_VARIANTS[self.base]
+
+    @property
+    def slug(self) -> str:
+        """A folder name for the source (no brackets or comparison signs)."""
+        if self.min_consistency is None:
+            return self.base
+        return f"{self.base}.consistency-ge-{self.min_consistency:g}"
+
+
+def parse_source(text: str) -> SourceSpec:
+    """``BASE`` or ``BASE[consistency>=T]`` with BASE one of :data:`SOURCES`."""
+    text = str(text).strip()
+    base, bracket, rest = text.partition("[")
+    if base not in SOURCE_VARIANTS:
+        raise SynthaugError(
+            f"source: unknown source {base!r}; choose one of {', '.join(SOURCES)} "
+            "(optionally filtered: SOURCE[consistency>=T])"
+        )
+    if not bracket:
+        return SourceSpec(text, base)
+    if not rest.endswith("]"):
+        raise SynthaugError(f"source: {text!r} lacks the closing ']' of its filter")
+    threshold = parse_filter(rest[:-1])
+    return SourceSpec(f"{base}[consistency>={threshold:g}]", base, threshold)
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ def test_torchrun_two_processes_end_with_identical_weights(toy_store, tmp_path):
         "cpu",
         "--threads",
         "1",
+        "--no-quality",
     ]
     env = {**os.environ, "SYNTHAUG_QUIET": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

@@ -204,6 +204,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
         str(run),
         "--threads",
         "1",
+        "--no-quality",
     )
     env = {**os.environ, "SYNTHAUG_QUIET": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -20,6 +20,7 @@ from synthaug.study.config import load_study, parse_study
 from synthaug.study.report import make_report
 from synthaug.study.runner import read_results, run_study
 
+FILTERED = "real-mask-conditional[consistency>=0]"  # the filter's wiring; its logic: tests/gan
 OUTCOME_COLUMNS = [
     "dataset",
     "source",
@@ -38,7 +39,7 @@ def _config(store, **over) -> dict:
     raw = {
         "name": "toy",
         "datasets": [{"name": "toy", "store": str(store.path)}],
-        "sources": ["joint", "real-mask-conditional"],
+        "sources": ["joint", "real-mask-conditional", FILTERED],
         "n_levels": [0, 1, 2],
         "folds": [0],
         "seeds": [0],
@@ -68,6 +69,11 @@ def _write(tmp_path: Path, raw: dict) -> Path:
         ({"folds": "all"}, "folds"),
         ({"colour": "blue"}, "colour"),
         ({"gan": {"preset": "cpu-micro", "kimg": -1}}, "gan.kimg"),
+        ({"gan": {"preset": "cpu-micro", "snapshot_kimg": 0}}, "gan.snapshot_kimg"),
+        ({"sources": ["joint", "joint"]}, "sources"),
+        ({"sources": ["joint[consistency>=2]"]}, "sources[0]"),
+        ({"sources": ["joint[dice>=0.5]"]}, "sources[0]"),
+        ({"quality": {"enabled": "yes"}}, "quality"),
     ],
 )
 def test_bad_study_configs_name_the_field(study_store, tmp_path, change, field):
@@ -107,9 +113,9 @@ def finished_study(study_store, tmp_path_factory) -> Path:
 
 def test_results_table_has_a_row_per_cell_and_class(finished_study):
     df = read_results(finished_study)
-    # 1 shared baseline + 2 sources × 2 n levels, × (2 classes + mean)
-    assert len(df) == 5 * 3
-    assert set(df["source"]) == {"none", "joint", "real-mask-conditional"}
+    # 1 shared baseline + 3 sources × 2 n levels, × (2 classes + mean)
+    assert len(df) == 7 * 3
+    assert set(df["source"]) == {"none", "joint", "real-mask-conditional", FILTERED}
     assert set(df["class_name"]) == {"disc", "square", "mean"}
     assert df["dice"].between(0, 1).all()
 
@@ -194,8 +200,26 @@ def test_report_files_exist_and_links_resolve(finished_study, tmp_path):
         assert (html_path.parent / link).is_file(), link
     stats = json.loads((html_path.parent / "stats.json").read_text())
     assert {r["n"] for r in stats["summary"]} == {0, 1, 2}
-    assert stats["friedman"] is None or stats["friedman"]["num_problems"] == 2
+    assert stats["friedman"] is None or stats["friedman"]["num_problems"] == 3
     assert "Verdict" in text and "REAL test patients" in text
+    assert "fid_over_training.png" in links
+    assert "Synthetic data quality" in text and "consistency real test" in text
+    assert "Generators over training" in text
+
+
+def test_study_scores_generators_and_synthetic_sets(finished_study):
+    root = finished_study.parent
+    for variant in ("joint", "conditional"):
+        q = json.loads((root / "gans" / "toy" / "fold0" / variant / "quality.json").read_text())
+        assert q["snapshots"] and q["best"]["snapshot"]
+    slug = "real-mask-conditional.consistency-ge-0"
+    meta = json.loads((root / "synthetic" / "toy" / "fold0" / slug / "dataset.json").read_text())
+    assert meta["synthaug"]["filter"]["acceptance_rate"] == 1.0
+    for source in ("joint", "real-mask-conditional", slug):
+        q = json.loads((root / "quality" / "toy" / "fold0" / f"{source}.json").read_text())
+        assert q["joint"]["fid"] >= 0 and 0 <= q["consistency"]["synthetic"]["mean"] <= 1
+        # The reference U-Net is the study's own real-only cell of fold 0.
+        assert q["consistency"]["real_test"]["mean"] > 0
 
 
 def test_stats_cli_prints_friedman_and_wilcoxon(finished_study):

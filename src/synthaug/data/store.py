@@ -97,6 +97,12 @@ class SliceStore:
     def name(self) -> str:
         return str(self.meta["source"]["name"])
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where models derived from this store (quality encoders, reference U-Nets) are
+        cached; keyed by content, so a cache that outlives the data is never trusted."""
+        return self.path / "cache"
+
     @cached_property
     def patients(self) -> list[str]:
         return [p["id"] for p in self.meta["patients"]]

@@ -27,6 +27,7 @@ CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_DIR = "snapshots"
 GRID_DIR = "grids"
 METRICS = "metrics.jsonl"
+QUALITY = "quality.json"  # per-snapshot quality and the best snapshot (quality/snapshots.py)
 
 
 def save_torch(path: Path, obj: Any) -> None:
@@ -78,6 +79,20 @@ def snapshot_nimg(path: Path) -> int:
 
 def list_snapshots(run: Path) -> list[Path]:
     return sorted((Path(run) / SNAPSHOT_DIR).glob("gema-*.pt"))
+
+
+def best_snapshot(run: Path) -> Path | None:
+    """The snapshot ranked best by ``RUN/quality.json`` (None when the run was not scored or the
+    file names a snapshot that is gone)."""
+    path = Path(run) / QUALITY
+    if not path.is_file():
+        return None
+    try:
+        name = json.loads(path.read_text())["best"]["snapshot"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    snap = Path(run) / SNAPSHOT_DIR / name
+    return snap if snap.is_file() else None
 
 
 def read_metrics(run: Path, up_to_nimg: int | None = None) -> list[dict]:

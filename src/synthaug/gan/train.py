@@ -50,6 +50,22 @@ from synthaug.progress import make_progress
 
 GRID_SAMPLES = 16
 TICK_KIMG = 0.25
+# D's loss on a tick below this means real and fake are separated almost perfectly (logits
+# around ±4 or beyond): G's gradient vanishes and small-data runs collapse or stall next.
+D_SEPARATION_LOSS = 0.1
+
+
+def health_warning(row: dict[str, float]) -> str | None:
+    """A warning for a metrics tick whose discriminator has won outright (None if healthy)."""
+    d = row.get("d_main", math.nan)
+    if not d < D_SEPARATION_LOSS:
+        return None
+    return (
+        f"D separates real from fake almost completely at {row['kimg']:.2f} kimg (D loss "
+        f"{d:.3f}, real logit {row.get('real_logits', math.nan):+.1f}, fake logit "
+        f"{row.get('fake_logits', math.nan):+.1f}, ADA p {row.get('ada_p', 0):.2f}): the "
+        "generator gets little gradient; expect collapse unless augmentation catches up"
+    )
 
 
 @dataclass
@@ -447,6 +463,9 @@ class _Trainer:
                 }
                 acc, tick_start, tick_nimg = {}, now, self.nimg
                 next_tick += tick_every
+                warning = health_warning(row)
+                if warning:
+                    row["warning"] = warning
                 yield row
             if self.nimg >= next_snapshot or self.nimg >= target_nimg:
                 self.snapshot()
@@ -524,6 +543,9 @@ def train(opts: TrainOptions) -> Path:
         "img_per_s": round(trainer.nimg / max(trainer.elapsed, 1e-9), 2),
         "last_snapshot": trainer.last_snapshot,
         "world_size": ddp.world,
+        "warnings": [r["warning"] for r in read_metrics(out) if "warning" in r][:20]
+        if ddp.is_main
+        else [],
     }
     if ddp.world > 1:
         summary["rank_max_param_diff"] = _rank_param_spread(trainer.G, ddp)

@@ -251,3 +251,57 @@ def evaluate_quality(
     seconds["labels"] = time.perf_counter() - t0
     out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
     return out
+
+
+def quality_rows(result: dict) -> list[dict]:
+    """One flat row per feature space of an :func:`evaluate_quality` result, synthetic and (when
+    scored) held-out real: {set, space, fid, kid_mean, kid_std, precision, recall, n}."""
+    rows = []
+    baseline = result.get("real_baseline") or {}
+    for label, block in (("synthetic", result), ("held-out real", baseline)):
+        spaces = {**(block.get("modalities") or {}), "joint": block.get("joint")}
+        for space, m in spaces.items():
+            if m is None:
+                continue
+            rows.append(
+                {
+                    "set": label,
+                    "space": space,
+                    **{k: m[k] for k in ("fid", "kid_mean", "kid_std", "precision", "recall")},
+                    "n": m["n_synthetic"],
+                }
+            )
+    return rows
+
+
+def format_quality(result: dict) -> str:
+    """A plain-text summary of an :func:`evaluate_quality` result."""
+    lines = [
+        f"quality of {result['n_synthetic']} synthetic slices against {result['reference']} "
+        f"({result['extractor']} features"
+        + ("" if result["comparable_to_published"] else "; not comparable to published FID")
+        + ")",
+        f"{'set':14s} {'space':10s} {'FID':>9s} {'KID':>9s} {'±':>7s} {'prec':>5s} {'rec':>5s} {'N':>5s}",
+    ]
+    for r in quality_rows(result):
+        lines.append(
+            f"{r['set']:14s} {r['space']:10s} {r['fid']:9.3f} {r['kid_mean']:9.4f} "
+            f"{r['kid_std']:7.4f} {r['precision']:5.2f} {r['recall']:5.2f} {r['n']:5d}"
+        )
+    c = result.get("consistency")
+    if c:
+        ceiling = c.get("real_test")
+        lines.append(
+            f"mask–image consistency (real-only U-Net): synthetic {c['synthetic']['mean']:.3f}"
+            + (f", real test slices {ceiling['mean']:.3f} (ceiling)" if ceiling else "")
+        )
+    labels = result.get("labels")
+    if labels:
+        freq, summary = labels["class_frequency"], labels["summary"]
+        lines.append(
+            f"label statistics: class-frequency total variation {freq['total_variation']:.3f}, "
+            f"components per slice {summary['components_per_slice_synthetic']:.2f} synthetic / "
+            f"{summary['components_per_slice_real']:.2f} real, component log-size distance "
+            f"{summary['mean_log_size_distance']:.3f}"
+        )
+    return "\n".join(lines)

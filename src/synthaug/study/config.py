@@ -6,13 +6,15 @@ Example::
     datasets:
       - name: brats
         store: stores/brats            # a slice store from `synthaug prepare`
-    sources: [joint, mask-conditional, real-mask-conditional]
+    sources: [joint, mask-conditional, real-mask-conditional,
+              "real-mask-conditional[consistency>=0.5]"]   # filtered: an extra row
     n_levels: [0, 1, 2, 4, 8]          # added synthetic patients; 0 = real only
     folds: [0, 1, 2, 3, 4]
     seeds: [0, 1]
     gan: {preset: cpu-tiny, kimg: 4}
     seg: {preset: cpu-tiny}
     generate: {seed: 0, truncation: 1.0}
+    quality: {enabled: true}           # snapshot FID curves, quality of each synthetic set
 
 Relative paths are resolved against the config file's folder.
 """
@@ -27,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from synthaug.config import GAN_PRESETS, SEG_PRESETS, SOURCE_VARIANTS, SOURCES
+from synthaug.config import GAN_PRESETS, SEG_PRESETS, SOURCES, SourceSpec, parse_source
 from synthaug.errors import SynthaugError
 
 
@@ -48,6 +50,7 @@ class StudyConfig:
     gan: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu-tiny", "kimg": 4.0})
     seg: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu-tiny"})
     generate: dict[str, Any] = field(default_factory=lambda: {"seed": 0, "truncation": 1.0})
+    quality: dict[str, Any] = field(default_factory=lambda: {"enabled": True})
 
     @property
     def max_n(self) -> int:
@@ -60,9 +63,12 @@ class StudyConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def source_specs(self) -> list[SourceSpec]:
+        return [parse_source(s) for s in self.sources]
+
     def variants(self) -> list[str]:
         """GAN variants the sources need, in a stable order."""
-        needed = {v for s in self.sources for v in SOURCE_VARIANTS[s]}
+        needed = {v for s in self.source_specs() for v in s.variants}
         return [v for v in ("joint", "mask", "conditional") if v in needed]
 
 
@@ -88,7 +94,18 @@ def parse_study(
     if not isinstance(raw, dict):
         raise _fail(path, "study", "expected a mapping at the top level")
     base = base or Path.cwd()
-    known = {"name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate"}
+    known = {
+        "name",
+        "datasets",
+        "sources",
+        "n_levels",
+        "folds",
+        "seeds",
+        "gan",
+        "seg",
+        "generate",
+        "quality",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _fail(path, unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -118,13 +135,15 @@ def parse_study(
     sources = raw.get("sources", list(SOURCES))
     if not isinstance(sources, list) or not sources:
         raise _fail(path, "sources", "expected a non-empty list")
+    canonical = []
     for i, s in enumerate(sources):
-        if s not in SOURCE_VARIANTS:
-            raise _fail(
-                path,
-                f"sources[{i}]",
-                f"unknown source {s!r}; choose from {', '.join(SOURCE_VARIANTS)}",
-            )
+        try:
+            canonical.append(parse_source(s).name)
+        except SynthaugError as exc:
+            raise _fail(path, f"sources[{i}]", str(exc).removeprefix("source: ")) from None
+    if len(set(canonical)) != len(canonical):
+        raise _fail(path, "sources", f"each source may appear once, got {canonical}")
+    sources = canonical
     n_levels = _int_list(raw["n_levels"], "n_levels", path)
     if any(n < 0 for n in n_levels):
         raise _fail(path, "n_levels", f"must be 0 or more, got {n_levels}")
@@ -155,6 +174,12 @@ def parse_study(
         )
     if not isinstance(gan["kimg"], int | float) or gan["kimg"] <= 0:
         raise _fail(path, "gan.kimg", f"must be a positive number, got {gan['kimg']!r}")
+    snap = gan.get("snapshot_kimg")
+    if snap is not None and (not isinstance(snap, int | float) or snap <= 0):
+        raise _fail(path, "gan.snapshot_kimg", f"must be a positive number, got {snap!r}")
+    quality = {"enabled": True, **(raw.get("quality") or {})}
+    if set(quality) != {"enabled"} or not isinstance(quality["enabled"], bool):
+        raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {quality!r}")
     return StudyConfig(
         str(raw.get("name", path.stem if path else "study")),
         datasets,
@@ -165,6 +190,7 @@ def parse_study(
         gan,
         seg,
         generate,
+        quality,
     )
 
 

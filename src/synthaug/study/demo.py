@@ -7,10 +7,12 @@ the demo after a kill skips what is done.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from synthaug.atomic import atomic_file
@@ -92,7 +94,13 @@ def run_demo(
         "n_levels": size.n_levels,
         "folds": size.study_folds,
         "seeds": [seed],
-        "gan": {"preset": size.gan_preset, "kimg": size.gan_kimg, "seed": seed},
+        "gan": {
+            "preset": size.gan_preset,
+            "kimg": size.gan_kimg,
+            "seed": seed,
+            # Four snapshots: an FID-over-training curve, and a choice for `generate`.
+            "snapshot_kimg": size.gan_kimg / 4,
+        },
         "seg": {
             "preset": size.seg_preset,
             **({"max_steps": size.seg_max_steps} if size.seg_max_steps else {}),
@@ -111,5 +119,24 @@ def run_demo(
     report = make_report(results, out / "report")
     add_timing(out / "study", "phantom+prepare", data_seconds)
     add_timing(out / "study", "report", time.perf_counter() - t1)
+    for line in consistency_summary(out / "study"):
+        console.print(f"demo: {line}")
     console.print(f"demo: finished in {time.perf_counter() - t0:.0f} s; report: {report.resolve()}")
     return report
+
+
+def consistency_summary(study: Path) -> list[str]:
+    """One line per (dataset, source): mean mask–image consistency over folds, and the same
+    real-only U-Net's consistency on real test slices (the ceiling)."""
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for path in sorted((study / "quality").glob("*/fold*/*.json")):
+        q = json.loads(path.read_text())
+        c = q.get("consistency") or {}
+        if c.get("synthetic") and c.get("real_test"):
+            key = (q["dataset"], q["source"])
+            found.setdefault(key, []).append((c["synthetic"]["mean"], c["real_test"]["mean"]))
+    return [
+        f"{dataset} {source}: mask–image consistency {np.mean([v[0] for v in values]):.3f} "
+        f"(real test slices with the same U-Net: {np.mean([v[1] for v in values]):.3f})"
+        for (dataset, source), values in found.items()
+    ]

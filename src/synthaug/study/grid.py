@@ -1,11 +1,17 @@
-"""The study grid as jobs: train GANs → generate synthetic patients → train one U-Net per cell.
+"""The study grid as jobs, in phases: train GANs (and score their snapshots) → real-only
+U-Nets (n = 0) → generate synthetic patients (a filtered source keeps the pairs the real-only
+U-Net agrees with) → one U-Net per remaining cell → quality of each synthetic set.
 
 Each job knows its artifact and whether it is already done, so a study killed at any point
 resumes without recomputing a finished job. Paths inside a study folder::
 
-    gans/DATASET/foldF/VARIANT/                 GAN run (train-gan)
+    gans/DATASET/foldF/VARIANT/                 GAN run (train-gan; quality.json)
     synthetic/DATASET/foldF/SOURCE/             max-n synthetic patients (generate)
     cells/DATASET/foldF/seedS/SOURCE-nN/        U-Net run (train-seg); n = 0 uses SOURCE "none"
+    quality/DATASET/foldF/SOURCE.json           image-quality metrics of a synthetic set
+
+SOURCE folders use the source's slug (``real-mask-conditional.consistency-ge-0.5``); the
+results table uses its name (``real-mask-conditional[consistency>=0.5]``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthaug.config import SOURCE_VARIANTS
 from synthaug.study.config import StudyConfig
 
 BASELINE_SOURCE = "none"
@@ -30,30 +35,50 @@ class GanJob:
     kimg: float
     seed: int
     out: str
+    snapshot_kimg: float | None = None
+    quality: bool = True
 
     @property
     def label(self) -> str:
         return f"gan {self.dataset} fold {self.fold} {self.variant}"
 
-    def done(self) -> bool:
+    def _trained(self) -> bool:
         summary = Path(self.out) / "summary.json"
         return summary.is_file() and json.loads(summary.read_text())["nimg"] >= self.kimg * 1000
+
+    def _scored(self) -> bool:
+        from synthaug.gan.checkpoint import QUALITY, list_snapshots
+
+        path = Path(self.out) / QUALITY
+        if not path.is_file():
+            return False
+        scored = {r["snapshot"] for r in json.loads(path.read_text())["snapshots"]}
+        return scored >= {p.name for p in list_snapshots(Path(self.out))}
+
+    def done(self) -> bool:
+        return self._trained() and (not self.quality or self._scored())
 
     def run(self) -> None:
         from synthaug.gan.train import TrainOptions, train
 
-        train(
-            TrainOptions(
-                store=self.store,
-                fold=self.fold,
-                variant=self.variant,
-                preset=self.preset,
-                kimg=self.kimg,
-                out=self.out,
-                resume=True,
-                seed=self.seed,
+        if not self._trained():
+            train(
+                TrainOptions(
+                    store=self.store,
+                    fold=self.fold,
+                    variant=self.variant,
+                    preset=self.preset,
+                    kimg=self.kimg,
+                    out=self.out,
+                    resume=True,
+                    seed=self.seed,
+                    snapshot_kimg=self.snapshot_kimg,
+                )
             )
-        )
+        if self.quality:
+            from synthaug.quality.snapshots import score_snapshots
+
+            score_snapshots(self.out)
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,9 @@ class GenerateJob:
     seed: int
     truncation: float
     out: str
+    min_consistency: float | None = None
+    reference_unet: str | None = None  # the real-only U-Net that filters
+    unet_preset: str = "cpu-tiny"
 
     @property
     def label(self) -> str:
@@ -76,17 +104,69 @@ class GenerateJob:
         return (Path(self.out) / "dataset.json").is_file()
 
     def run(self) -> None:
-        from synthaug.gan.sample import generate
+        from synthaug.config import parse_source
+        from synthaug.gan.sample import generate, make_consistency_filter
 
+        keep = None
+        if self.min_consistency is not None:
+            keep = make_consistency_filter(
+                self.run_dir, self.min_consistency, self.reference_unet, self.unet_preset
+            )
         generate(
             self.run_dir,
-            self.source,
+            parse_source(self.source).base,
             self.patients,
             self.out,
             seed=self.seed,
             mask_run=self.mask_run,
             truncation_psi=self.truncation,
+            consistency_filter=keep,
         )
+
+
+@dataclass(frozen=True)
+class QualityJob:
+    dataset: str
+    store: str
+    fold: int
+    source: str
+    synthetic: str
+    reference_unet: str
+    unet_preset: str
+    out: str
+
+    @property
+    def label(self) -> str:
+        return f"quality {self.dataset} fold {self.fold} {self.source}"
+
+    def done(self) -> bool:
+        return Path(self.out).is_file()
+
+    def run(self) -> None:
+        from synthaug.atomic import write_json
+        from synthaug.data.store import SliceStore
+        from synthaug.quality.consistency import load_unet
+        from synthaug.quality.evaluate import evaluate_quality, synthetic_arrays
+
+        store = SliceStore(self.store)
+        images, labels = synthetic_arrays(self.synthetic, store)
+        result = evaluate_quality(
+            store,
+            self.fold,
+            images,
+            labels,
+            cache_dir=store.cache_dir,
+            reference_unet=load_unet(self.reference_unet, store, self.unet_preset),
+        )
+        meta = json.loads((Path(self.synthetic) / "dataset.json").read_text())["synthaug"]
+        result.update(
+            dataset=self.dataset,
+            source=self.source,
+            synthetic=self.synthetic,
+            filter=meta.get("filter"),
+            snapshot=meta.get("snapshot"),
+        )
+        write_json(Path(self.out), result)
 
 
 @dataclass(frozen=True)
@@ -127,26 +207,43 @@ class SegJob:
         )
 
 
-Job = GanJob | GenerateJob | SegJob
+Job = GanJob | GenerateJob | SegJob | QualityJob
 
 
 @dataclass
 class Plan:
     gans: list[GanJob]
+    baselines: list[SegJob]  # n = 0: real only
     generations: list[GenerateJob]
-    cells: list[SegJob]
+    cells: list[SegJob]  # n > 0
+    qualities: list[QualityJob]
+
+    @property
+    def all_cells(self) -> list[SegJob]:
+        return self.baselines + self.cells
+
+    def phases(self) -> list[tuple[str, list]]:
+        """(phase name, jobs) in the order they must run."""
+        return [
+            ("train-gan", self.gans),
+            ("train-seg (real only)", self.baselines),
+            ("generate", self.generations),
+            ("train-seg", self.cells),
+            ("quality", self.qualities),
+        ]
 
 
 def plan_study(config: StudyConfig, root: Path) -> Plan:
     """Every job of the study, in dependency order within each phase."""
-    gan_dir = {}
-    gans, generations, cells = [], [], []
+    plan = Plan([], [], [], [], [])
+    seg_preset, max_steps = config.seg["preset"], config.seg.get("max_steps")
     for ds in config.datasets:
         for fold in config.folds:
+            gan_dir = {}
             for variant in config.variants():
                 out = root / "gans" / ds.name / f"fold{fold}" / variant
-                gan_dir[(ds.name, fold, variant)] = str(out)
-                gans.append(
+                gan_dir[variant] = str(out)
+                plan.gans.append(
                     GanJob(
                         ds.name,
                         ds.store,
@@ -156,35 +253,19 @@ def plan_study(config: StudyConfig, root: Path) -> Plan:
                         float(config.gan["kimg"]),
                         int(config.gan.get("seed", 0)),
                         str(out),
+                        config.gan.get("snapshot_kimg"),
+                        bool(config.quality["enabled"]),
                     )
                 )
-            synthetic: dict[str, str] = {}
-            if config.max_n > 0:
-                for source in config.sources:
-                    image_variant = SOURCE_VARIANTS[source][-1]
-                    out = root / "synthetic" / ds.name / f"fold{fold}" / source
-                    synthetic[source] = str(out)
-                    mask_run = (
-                        gan_dir[(ds.name, fold, "mask")] if source == "mask-conditional" else None
-                    )
-                    generations.append(
-                        GenerateJob(
-                            ds.name,
-                            fold,
-                            source,
-                            gan_dir[(ds.name, fold, image_variant)],
-                            mask_run,
-                            config.max_n,
-                            int(config.generate["seed"]),
-                            float(config.generate["truncation"]),
-                            str(out),
-                        )
-                    )
+            fold_dir = root / "cells" / ds.name / f"fold{fold}"
+            # The real-only U-Net of the first seed filters generated pairs and measures their
+            # consistency: trained once per (dataset, fold, seed), shared by every source.
+            reference = str(
+                fold_dir / f"seed{config.seeds[0]}" / f"{BASELINE_SOURCE}-n0" / "model.pt"
+            )
             for seed in config.seeds:
-                base = root / "cells" / ds.name / f"fold{fold}" / f"seed{seed}"
-                seg_args = (config.seg["preset"], config.seg.get("max_steps"))
-                # n = 0 is trained once per (dataset, fold, seed) and shared by every source.
-                cells.append(
+                out = fold_dir / f"seed{seed}" / f"{BASELINE_SOURCE}-n0"
+                plan.baselines.append(
                     SegJob(
                         ds.name,
                         ds.store,
@@ -193,24 +274,59 @@ def plan_study(config: StudyConfig, root: Path) -> Plan:
                         BASELINE_SOURCE,
                         0,
                         None,
-                        *seg_args,
-                        str(base / f"{BASELINE_SOURCE}-n0"),
+                        seg_preset,
+                        max_steps,
+                        str(out),
                     )
                 )
-                for source in config.sources:
-                    for n in config.n_levels:
-                        if n > 0:
-                            cells.append(
-                                SegJob(
-                                    ds.name,
-                                    ds.store,
-                                    fold,
-                                    seed,
-                                    source,
-                                    n,
-                                    synthetic[source],
-                                    *seg_args,
-                                    str(base / f"{source}-n{n}"),
-                                )
+            if config.max_n == 0:
+                continue
+            for spec in config.source_specs():
+                synthetic = root / "synthetic" / ds.name / f"fold{fold}" / spec.slug
+                plan.generations.append(
+                    GenerateJob(
+                        ds.name,
+                        fold,
+                        spec.name,
+                        gan_dir[spec.variants[-1]],
+                        gan_dir["mask"] if spec.base == "mask-conditional" else None,
+                        config.max_n,
+                        int(config.generate["seed"]),
+                        float(config.generate["truncation"]),
+                        str(synthetic),
+                        spec.min_consistency,
+                        reference,
+                        seg_preset,
+                    )
+                )
+                for seed in config.seeds:
+                    for n in config.n_levels[1:]:
+                        out = fold_dir / f"seed{seed}" / f"{spec.slug}-n{n}"
+                        plan.cells.append(
+                            SegJob(
+                                ds.name,
+                                ds.store,
+                                fold,
+                                seed,
+                                spec.name,
+                                n,
+                                str(synthetic),
+                                seg_preset,
+                                max_steps,
+                                str(out),
                             )
-    return Plan(gans, generations, cells)
+                        )
+                if config.quality["enabled"]:
+                    plan.qualities.append(
+                        QualityJob(
+                            ds.name,
+                            ds.store,
+                            fold,
+                            spec.name,
+                            str(synthetic),
+                            reference,
+                            seg_preset,
+                            str(root / "quality" / ds.name / f"fold{fold}" / f"{spec.slug}.json"),
+                        )
+                    )
+    return plan

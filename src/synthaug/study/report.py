@@ -21,13 +21,27 @@ from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
 from synthaug.study.analysis import StudyStatistics, analyse, format_statistics  # noqa: E402
 from synthaug.study.cd_diagram import plot_cd_diagram  # noqa: E402
+from synthaug.study.quality_report import (  # noqa: E402
+    gan_health_table,
+    plot_fid_over_training,
+    synthetic_quality_table,
+)
 from synthaug.study.runner import STUDY_META, TIMINGS, read_results  # noqa: E402
 from synthaug.viz import pair_grid, save_png  # noqa: E402
 
 SAMPLE_SLICES = 8
+QUALITY_NOTE = "No quality metrics (the study ran with quality: {enabled: false})."
+QUALITY_LEGEND = (
+    "In-domain features (an encoder trained on the fold's real training slices): numbers are "
+    "comparable between sources of one dataset, not with published FIDs. FID held-out: real "
+    "validation patients against the same reference, the value a perfect generator reaches. "
+    "Consistency: Dice of the real-only U-Net on the synthetic pairs; consistency real test: "
+    "the same U-Net on real test slices (the ceiling). Class TV: total variation between real "
+    "and synthetic class frequencies."
+)
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     import io
 
     buffer = io.BytesIO()
@@ -67,7 +81,7 @@ def plot_dice_vs_n(summary: pd.DataFrame, path: Path) -> None:
             if i == len(datasets) - 1:
                 ax.set_xlabel("added synthetic patients n", fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -176,6 +190,19 @@ def make_report(results: Path | str, out: Path | str) -> Path:
             ("Critical-difference diagram over n levels (Demšar 2006)", "cd_diagram.png")
         )
     samples = _sample_grids(root, config, out) if config else []
+    quality_figures = (
+        [
+            (
+                "In-domain FID of each generator's snapshots against its fold's real training "
+                "slices (dashed: held-out real patients; x: collapsed snapshot)",
+                "fid_over_training.png",
+            )
+        ]
+        if config and plot_fid_over_training(root, config, out / "fid_over_training.png")
+        else []
+    )
+    quality_table = synthetic_quality_table(root, config) if config else pd.DataFrame()
+    gan_table = gan_health_table(root, config) if config else pd.DataFrame()
 
     significant = (
         stats.wilcoxon[stats.wilcoxon["significant"]][
@@ -206,6 +233,17 @@ def make_report(results: Path | str, out: Path | str) -> Path:
         ("Statistics", format_statistics(stats), None),
         ("Mean ± s.e. per cell", summary, None),
         ("Samples: real and synthetic pairs", None, samples),
+        (
+            "Synthetic data quality",
+            quality_table if not quality_table.empty else QUALITY_NOTE,
+            None,
+        ),
+        *(
+            [("Reading the quality numbers", QUALITY_LEGEND, None)]
+            if not quality_table.empty
+            else []
+        ),
+        ("Generators over training", gan_table, quality_figures),
         ("Datasets", overview, None),
         ("Timings", timing_rows, None),
         (

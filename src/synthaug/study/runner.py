@@ -91,7 +91,7 @@ def cell_rows(job: SegJob) -> list[dict]:
 
 
 def collect_results(plan: Plan) -> pd.DataFrame:
-    rows = [row for job in plan.cells if job.done() for row in cell_rows(job)]
+    rows = [row for job in plan.all_cells if job.done() for row in cell_rows(job)]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -121,15 +121,11 @@ def run_study(
     root = Path(out)
     _claim_folder(root, config)
     plan = plan_study(config, root)
-    for phase, jobs in (
-        ("train-gan", plan.gans),
-        ("generate", plan.generations),
-        ("train-seg", plan.cells),
-    ):
+    for phase, jobs in plan.phases():
         t0 = time.perf_counter()
         ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
         if ran:
-            add_timing(root, phase, time.perf_counter() - t0)
+            add_timing(root, phase.split(" ")[0], time.perf_counter() - t0)
     results = collect_results(plan)
     path = root / RESULTS_CSV
     write_results(results, path)

@@ -1,0 +1,310 @@
+"""Quality of a GAN run over training: in-domain FID, KID, precision/recall and diversity at
+every snapshot, the best snapshot, and whether the run collapsed.
+
+Written to ``RUN/quality.json`` (atomically; snapshots already scored with the same settings
+are reused, so scoring after more training only scores the new snapshots)::
+
+    {"settings": {...}, "held_out": {...}, "snapshots": [{"nimg", "snapshot", "image": {...},
+     "mask": {...}, "collapsed": bool}, ...], "best": {"snapshot", "nimg", ...}, "usable": bool,
+     "warnings": [...]}
+
+The reference is the fold's REAL training slices (what the generator was allowed to see);
+the held-out row scores the fold's real VALIDATION slices against the same reference, at the
+same sample count — the value a perfect generator would reach (FID is biased by N). Test
+patients are never touched, so choosing the best snapshot here does not leak into test Dice.
+
+Image features come from the joint in-domain encoder (``features.DomainExtractor``); masks are
+compared by their layout (:class:`MaskLayoutExtractor`). The joint variant is scored in both
+spaces, the mask variant in the mask space, the conditional variant in the image space with
+the fold's real training masks as its input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synthaug.atomic import write_json
+from synthaug.data.store import SliceStore
+from synthaug.errors import SynthaugError
+from synthaug.gan.checkpoint import QUALITY, list_snapshots, snapshot_nimg
+from synthaug.gan.run import RunInfo
+from synthaug.progress import track
+from synthaug.quality.features import DomainEncoderConfig, load_or_train_domain_encoder
+from synthaug.quality.metrics import fid, kid, precision_recall
+
+# A snapshot is called collapsed when its samples spread less than this fraction of what
+# held-out real slices spread in the same feature space, or cover almost none of the reals.
+COLLAPSE_DIVERSITY = 0.25
+COLLAPSE_RECALL = 0.05
+K_NEIGHBOURS = 3
+MAX_REAL = 2000
+POOL_LEVELS = (1, 2, 4, 8)
+
+
+class MaskLayoutExtractor:
+    """Label masks [N, R, R] → layout features [N, (K-1)·Σ s²]: the fraction of each cell of
+    an s×s grid (s = 1, 2, 4, 8) covered by each foreground class.
+
+    Deterministic and training-free: two masks are close when the same classes sit in the same
+    places with similar areas, which is what a segmentation U-Net learns from.
+    """
+
+    name = "mask-layout"
+
+    def __init__(self, num_classes: int, levels: tuple[int, ...] = POOL_LEVELS) -> None:
+        self.num_classes = num_classes
+        self.levels = levels
+        self.dim = (num_classes - 1) * sum(s * s for s in levels)
+
+    @torch.no_grad()
+    def __call__(self, labels: np.ndarray | torch.Tensor) -> np.ndarray:
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        onehot = F.one_hot(y, self.num_classes).permute(0, 3, 1, 2)[:, 1:].float()
+        parts = [F.adaptive_avg_pool2d(onehot, s).flatten(1) for s in self.levels]
+        return torch.cat(parts, dim=1).double().numpy()
+
+    def describe(self) -> dict:
+        return {"extractor": self.name, "dim": self.dim, "levels": list(self.levels)}
+
+
+def mean_pairwise_distance(features: np.ndarray, max_rows: int = 1000, seed: int = 0) -> float:
+    """Mean Euclidean distance between distinct rows of ``features`` [N, d] (a subsample of at
+    most ``max_rows`` rows): how spread out a set is. A collapsed generator scores near 0."""
+    x = np.asarray(features, dtype=np.float64)
+    if len(x) > max_rows:
+        x = x[np.random.default_rng(seed).choice(len(x), max_rows, replace=False)]
+    if len(x) < 2:
+        return 0.0
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
+    n = len(x)
+    return float(np.sqrt(d2).sum() / (n * (n - 1)))
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, held_out_spread: float) -> dict:
+    """FID, KID, precision/recall and diversity of ``candidate`` features against ``reference``."""
+    kid_mean, kid_std = kid(reference, candidate, 50, min(1000, len(candidate), len(reference)))
+    precision, recall = precision_recall(reference, candidate, K_NEIGHBOURS)
+    spread = mean_pairwise_distance(candidate)
+    return {
+        "fid": fid(reference, candidate),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "precision": precision,
+        "recall": recall,
+        "diversity": spread / held_out_spread if held_out_spread > 0 else float("nan"),
+        "n": len(candidate),
+    }
+
+
+def _is_collapsed(metrics: dict | None) -> bool:
+    if metrics is None:
+        return False
+    return bool(metrics["diversity"] < COLLAPSE_DIVERSITY or metrics["recall"] < COLLAPSE_RECALL)
+
+
+class SnapshotReference:
+    """Real training and held-out features in the spaces a variant is scored in."""
+
+    def __init__(
+        self,
+        info: RunInfo,
+        store: SliceStore,
+        samples: int | None,
+        cache_dir: Path,
+        encoder_config: DomainEncoderConfig | None,
+        seed: int,
+    ) -> None:
+        split = store.split(info.fold)
+        train_x, train_y = store.arrays(split.train)
+        held_patients = split.val
+        if not held_patients:
+            raise SynthaugError(
+                f"{store.path}: fold {info.fold} has no validation patients to compare with; "
+                "prepare the store with --val-fraction above 0"
+            )
+        held_x, held_y = store.arrays(held_patients)
+        rng = np.random.default_rng(seed)
+        if len(train_x) > MAX_REAL:
+            keep = np.sort(rng.choice(len(train_x), MAX_REAL, replace=False))
+            train_x, train_y = train_x[keep], train_y[keep]
+        self.samples = samples or len(held_x)
+        if self.samples <= K_NEIGHBOURS or len(held_x) <= K_NEIGHBOURS:
+            raise SynthaugError(
+                f"snapshot quality: needs more than {K_NEIGHBOURS} samples and held-out slices, "
+                f"got {self.samples} samples and {len(held_x)} validation slices"
+            )
+        # The conditional variant paints real training masks, spread over the training set.
+        idx = np.round(np.linspace(0, len(train_y) - 1, self.samples)).astype(np.int64)
+        self.condition_masks = train_y[idx].astype(np.int64)
+        self.held_patients = held_patients
+        self.spaces: dict[str, tuple[object, np.ndarray, np.ndarray]] = {}
+        if info.variant in ("joint", "conditional"):
+            encoder = load_or_train_domain_encoder(
+                store, info.fold, cache_dir, None, encoder_config
+            )
+            self.spaces["image"] = (encoder, encoder(train_x), encoder(held_x))
+        if info.variant in ("joint", "mask"):
+            layout = MaskLayoutExtractor(store.num_classes)
+            self.spaces["mask"] = (layout, layout(train_y), layout(held_y))
+        self.held_out = {}
+        self.spreads = {}
+        for space, (_, ref, held) in self.spaces.items():
+            self.spreads[space] = mean_pairwise_distance(held)
+            self.held_out[space] = compare(ref, held, self.spreads[space])
+
+    def describe(self) -> dict:
+        return {space: ex.describe() for space, (ex, _, _) in self.spaces.items()}
+
+    def score(self, images: np.ndarray | None, masks: np.ndarray | None) -> dict:
+        """Metrics of generated slices (images [N, C, R, R], masks [N, R, R]) in every space
+        of the variant, and whether they look collapsed."""
+        row: dict = {}
+        for space, (extractor, real, _) in self.spaces.items():
+            fake = extractor(images if space == "image" else masks)
+            row[space] = compare(real, fake, self.spreads[space])
+        row["collapsed"] = any(_is_collapsed(row.get(s)) for s in self.spaces)
+        return row
+
+
+def _score_one(snapshot: Path, ref: SnapshotReference, seed: int) -> dict:
+    from synthaug.gan.sample import generate_slices, load_generator
+
+    gen = load_generator(snapshot.parent.parent, snapshot)
+    conditional = gen.info.variant == "conditional"
+    images, masks = generate_slices(
+        gen, ref.samples, seed, labels=ref.condition_masks if conditional else None
+    )
+    return {"snapshot": snapshot.name, "nimg": snapshot_nimg(snapshot), **ref.score(images, masks)}
+
+
+def primary_space(variant: str) -> str:
+    """The feature space a variant's snapshots are ranked in."""
+    return "mask" if variant == "mask" else "image"
+
+
+def score_snapshots(
+    run: Path | str,
+    samples: int | None = None,
+    cache_dir: Path | str | None = None,
+    encoder_config: DomainEncoderConfig | None = None,
+    seed: int = 0,
+) -> dict:
+    """Score every snapshot of a GAN run (reusing earlier scores) and write ``RUN/quality.json``.
+
+    samples: generated slices per snapshot (default: as many as the fold's validation slices,
+    so generated and held-out real sets are compared at equal N). cache_dir: where the
+    in-domain encoder is cached (default: the store's cache folder).
+    """
+    run = Path(run)
+    info = RunInfo.read(run)
+    snapshots = list_snapshots(run)
+    if not snapshots:
+        raise SynthaugError(f"{run}: has no snapshots to score; train it first")
+    store = SliceStore(info.store)
+    cache = Path(cache_dir) if cache_dir else store.cache_dir
+    settings = {
+        "samples": samples,
+        "seed": seed,
+        "encoder": None if encoder_config is None else repr(encoder_config),
+        "max_real": MAX_REAL,
+        "k": K_NEIGHBOURS,
+        "version": 1,
+    }
+    previous = _read(run)
+    reuse = {}
+    if previous and previous.get("settings") == settings:
+        reuse = {r["snapshot"]: r for r in previous.get("snapshots", [])}
+    ref = SnapshotReference(info, store, samples, cache, encoder_config, seed)
+    rows = []
+    for snap in track(snapshots, f"quality {info.variant} snapshots"):
+        rows.append(reuse.get(snap.name) or _score_one(snap, ref, seed))
+    space = primary_space(info.variant)
+    healthy = [r for r in rows if not r["collapsed"]]
+    best = min(healthy or rows, key=lambda r: r[space]["fid"])
+    warnings = [
+        f"{r['snapshot']} ({r['nimg'] / 1000:.2f} kimg): collapsed — "
+        + ", ".join(
+            f"{s} diversity {r[s]['diversity']:.2f} recall {r[s]['recall']:.2f}" for s in ref.spaces
+        )
+        for r in rows
+        if r["collapsed"]
+    ]
+    result = {
+        "run": str(run),
+        "variant": info.variant,
+        "fold": info.fold,
+        "settings": settings,
+        "reference": f"real training slices of fold {info.fold} ({len(info.train_patients)} patients)",
+        "held_out": {"patients": ref.held_patients, **ref.held_out},
+        "features": ref.describe(),
+        "ranked_by": f"{space} FID",
+        "snapshots": rows,
+        "best": {"snapshot": best["snapshot"], "nimg": best["nimg"], space: best[space]},
+        "usable": not best["collapsed"],
+        "warnings": warnings,
+    }
+    write_json(run / QUALITY, result)
+    _note_in_summary(run, result)
+    return result
+
+
+def _note_in_summary(run: Path, result: dict) -> None:
+    """Say in the run's summary.json whether its final and best snapshots are usable."""
+    path = run / "summary.json"
+    if not path.is_file():
+        return
+    summary = json.loads(path.read_text())
+    final = result["snapshots"][-1]
+    summary.update(
+        final_snapshot_usable=not final["collapsed"],
+        best_snapshot=result["best"]["snapshot"],
+        usable=result["usable"],
+    )
+    write_json(path, summary)
+
+
+def _read(run: Path) -> dict | None:
+    path = run / QUALITY
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def format_snapshot_quality(result: dict) -> str:
+    """A plain-text table of a :func:`score_snapshots` result."""
+    spaces = [s for s in ("image", "mask") if s in result["held_out"]]
+    header = f"{'snapshot':>10s} " + " ".join(
+        f"{s + ' FID':>10s} {'prec':>5s} {'rec':>5s} {'div':>5s}" for s in spaces
+    )
+    lines = [
+        f"{result['variant']} run, fold {result['fold']}: against {result['reference']}",
+        header,
+    ]
+
+    def cells(row: dict) -> str:
+        return " ".join(
+            f"{row[s]['fid']:10.2f} {row[s]['precision']:5.2f} {row[s]['recall']:5.2f} "
+            f"{row[s]['diversity']:5.2f}"
+            for s in spaces
+        )
+
+    for row in result["snapshots"]:
+        flag = "  collapsed" if row["collapsed"] else ""
+        mark = " *" if row["snapshot"] == result["best"]["snapshot"] else ""
+        lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{mark}{flag}")
+    lines.append(f"{'held-out':>10s} {cells(result['held_out'])}  (real validation patients)")
+    best = result["best"]
+    lines.append(
+        f"best (*): {best['snapshot']} by {result['ranked_by']}; "
+        + ("usable" if result["usable"] else "NOT usable: every snapshot collapsed")
+    )
+    return "\n".join(lines)

@@ -31,7 +31,7 @@ def main() -> None:
         total = time.perf_counter() - t0
         timings = json.loads((out / "study" / "timings.json").read_text())
     print(f"demo ({'quick' if args.quick else 'full'}, {args.workers} workers) stage wall times:")
-    for stage in ("phantom+prepare", "train-gan", "generate", "train-seg", "report"):
+    for stage in ("phantom+prepare", "train-gan", "generate", "train-seg", "quality", "report"):
         print(f"  {stage:16s} {timings.get(stage, 0.0):8.1f} s")
     print(
         f"  {'total':16s} {total:8.1f} s  ({total / 60:.1f} min; target ≤ 20 min for the full demo)"

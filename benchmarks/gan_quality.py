@@ -13,7 +13,8 @@ with the same extractor:
 * joint, mask: precision and recall (ratio to held-out; target ≥ 0.5 each), in-domain FID
   (ratio to the held-out FID at equal N; target ≤ 3), and the smallest distance between two
   of 16 uncurated samples relative to the median distance of 16 real slices (target: no pair
-  below 0.1, i.e. nearly identical);
+  below 0.1, i.e. nearly identical; empty masks of the mask variant are left out: two empty
+  masks are identical without any collapse);
 * conditional fed the real training masks: mask–image consistency of a real-only U-Net
   relative to the same U-Net on real test slices (target ≥ 0.7).
 
@@ -155,7 +156,11 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
     real_idx = np.round(np.linspace(0, len(train_y) - 1, GRID)).astype(int)
     k = store.num_classes
     real_d = np.median(_pairwise(_as_pixels(train_x[real_idx], train_y[real_idx], k)))
-    row["closest_pair"] = float(_pairwise(_as_pixels(images, labels, k)).min() / real_d)
+    # Two empty masks are identical without any collapse (many real lesion slices have none):
+    # for the mask variant only samples with foreground take part in the closest-pair check.
+    keep = (labels > 0).any(axis=(1, 2)) if images is None else np.ones(len(labels), bool)
+    pairs = _pairwise(_as_pixels(None if images is None else images[keep], labels[keep], k))
+    row["closest_pair"] = float(pairs.min() / real_d) if len(pairs) else float("nan")
     if variant == "conditional":
         # Fed the fold's real training masks (all of them, as real-mask-conditional does).
         fake, _ = generate_slices(gen, len(train_y), seed=7, labels=train_y.astype(np.int64))

@@ -196,9 +196,12 @@ def test_demo_quick_runs_the_whole_study_and_resumes(run_cli, tmp_path):
     cells = df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])
     planned = 2 * len(QUICK.study_folds) * (1 + 3 * (len(QUICK.n_levels) - 1))
     assert len(cells) == planned  # a row for every planned cell
-    assert (out / "report" / "cd_diagram.png").is_file() and (
-        out / "report" / "dice_vs_n.png"
-    ).is_file()
+    for figure in ("cd_diagram.png", "dice_vs_n.png", "fid_over_training.png"):
+        assert (out / "report" / figure).is_file(), figure
+    # Quality: every synthetic set scored, the consistency and its real ceiling printed.
+    assert len(list(out.glob("study/quality/*/fold*/*.json"))) == 2 * len(QUICK.study_folds) * 3
+    assert "real-mask-conditional: mask–image consistency" in result.err
+    assert "Synthetic data quality" in report.read_text()
     # a second run reuses every artifact: no cell is recomputed
     cell_files = sorted(out.glob("study/cells/**/results.json"))
     stamps = [p.stat().st_mtime_ns for p in cell_files]

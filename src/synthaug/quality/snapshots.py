@@ -102,10 +102,13 @@ def compare(reference: np.ndarray, candidate: np.ndarray, held_out_spread: float
     }
 
 
-def _is_collapsed(metrics: dict | None) -> bool:
+def _is_collapsed(metrics: dict | None, held_out: dict) -> bool:
     if metrics is None:
         return False
-    return bool(metrics["diversity"] < COLLAPSE_DIVERSITY or metrics["recall"] < COLLAPSE_RECALL)
+    return bool(
+        metrics["diversity"] < COLLAPSE_DIVERSITY
+        or metrics["recall"] < COLLAPSE_RECALL * held_out["recall"]
+    )
 
 
 class SnapshotReference:
@@ -168,7 +171,7 @@ class SnapshotReference:
         for space, (extractor, real, _) in self.spaces.items():
             fake = extractor(images if space == "image" else masks)
             row[space] = compare(real, fake, self.spreads[space])
-        row["collapsed"] = any(_is_collapsed(row.get(s)) for s in self.spaces)
+        row["collapsed"] = any(_is_collapsed(row.get(s), self.held_out[s]) for s in self.spaces)
         return row
 
 
@@ -214,7 +217,7 @@ def score_snapshots(
         "encoder": None if encoder_config is None else repr(encoder_config),
         "max_real": MAX_REAL,
         "k": K_NEIGHBOURS,
-        "version": 1,
+        "version": 2,
     }
     previous = _read(run)
     reuse = {}

@@ -47,7 +47,7 @@ FULL = DemoSize(
     study_folds=[0, 1],
     n_levels=[0, 2, 6],
     gan_preset="cpu-tiny",
-    gan_kimg=0.8,
+    gan_kimg=1.2,
     seg_preset="cpu-tiny",
     seg_max_steps=None,
 )

@@ -126,21 +126,24 @@ class GenerateJob:
 
 @dataclass(frozen=True)
 class QualityJob:
+    """Quality of every synthetic set of one (dataset, fold): one job, so the fold's feature
+    encoders and reference U-Net are loaded (or trained) once, not once per source."""
+
     dataset: str
     store: str
     fold: int
-    source: str
-    synthetic: str
+    sources: tuple[str, ...]
+    synthetic: tuple[str, ...]  # per source
+    outs: tuple[str, ...]  # per source
     reference_unet: str
     unet_preset: str
-    out: str
 
     @property
     def label(self) -> str:
-        return f"quality {self.dataset} fold {self.fold} {self.source}"
+        return f"quality {self.dataset} fold {self.fold}"
 
     def done(self) -> bool:
-        return Path(self.out).is_file()
+        return all(Path(out).is_file() for out in self.outs)
 
     def run(self) -> None:
         from synthaug.atomic import write_json
@@ -149,24 +152,23 @@ class QualityJob:
         from synthaug.quality.evaluate import evaluate_quality, synthetic_arrays
 
         store = SliceStore(self.store)
-        images, labels = synthetic_arrays(self.synthetic, store)
-        result = evaluate_quality(
-            store,
-            self.fold,
-            images,
-            labels,
-            cache_dir=store.cache_dir,
-            reference_unet=load_unet(self.reference_unet, store, self.unet_preset),
-        )
-        meta = json.loads((Path(self.synthetic) / "dataset.json").read_text())["synthaug"]
-        result.update(
-            dataset=self.dataset,
-            source=self.source,
-            synthetic=self.synthetic,
-            filter=meta.get("filter"),
-            snapshot=meta.get("snapshot"),
-        )
-        write_json(Path(self.out), result)
+        unet = load_unet(self.reference_unet, store, self.unet_preset)
+        for source, synthetic, out in zip(self.sources, self.synthetic, self.outs, strict=True):
+            if Path(out).is_file():
+                continue
+            images, labels = synthetic_arrays(synthetic, store)
+            result = evaluate_quality(
+                store, self.fold, images, labels, cache_dir=store.cache_dir, reference_unet=unet
+            )
+            meta = json.loads((Path(synthetic) / "dataset.json").read_text())["synthaug"]
+            result.update(
+                dataset=self.dataset,
+                source=source,
+                synthetic=synthetic,
+                filter=meta.get("filter"),
+                snapshot=meta.get("snapshot"),
+            )
+            write_json(Path(out), result)
 
 
 @dataclass(frozen=True)
@@ -316,17 +318,22 @@ def plan_study(config: StudyConfig, root: Path) -> Plan:
                                 str(out),
                             )
                         )
-                if config.quality["enabled"]:
-                    plan.qualities.append(
-                        QualityJob(
-                            ds.name,
-                            ds.store,
-                            fold,
-                            spec.name,
-                            str(synthetic),
-                            reference,
-                            seg_preset,
-                            str(root / "quality" / ds.name / f"fold{fold}" / f"{spec.slug}.json"),
-                        )
+            if config.quality["enabled"]:
+                specs = config.source_specs()
+                quality_dir = root / "quality" / ds.name / f"fold{fold}"
+                plan.qualities.append(
+                    QualityJob(
+                        ds.name,
+                        ds.store,
+                        fold,
+                        tuple(spec.name for spec in specs),
+                        tuple(
+                            str(root / "synthetic" / ds.name / f"fold{fold}" / spec.slug)
+                            for spec in specs
+                        ),
+                        tuple(str(quality_dir / f"{spec.slug}.json") for spec in specs),
+                        reference,
+                        seg_preset,
                     )
+                )
     return plan

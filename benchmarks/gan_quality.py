@@ -189,7 +189,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["tissue", "lesion"])
     parser.add_argument("--variants", nargs="+", default=["joint", "mask", "conditional"])
     parser.add_argument("--preset", default=FULL.gan_preset)
-    parser.add_argument("--kimg", type=float, default=FULL.gan_kimg)
+    parser.add_argument(
+        "--kimg", type=float, default=None, help="every variant (default: the demo's per variant)"
+    )
     parser.add_argument("--snapshot-kimg", type=float, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--workers", type=int, default=2)
@@ -200,12 +202,13 @@ def main() -> None:
     data_root = args.out.parent / "bench-gan-quality-data"
     stores = {task: _data(data_root, task) for task in args.tasks}
     tag = args.preset + "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
-    snap = args.snapshot_kimg or args.kimg / 4
+    kimg = {v: args.kimg or FULL.gan_kimg[v] for v in args.variants}
+    snap = args.snapshot_kimg or min(kimg.values()) / 4
     jobs = [
         (
             str(stores[t]),
             v,
-            args.kimg,
+            kimg[v],
             str(args.out / tag / f"{t}-{v}"),
             args.preset,
             overrides,
@@ -236,7 +239,7 @@ def main() -> None:
         for variant in args.variants:
             run = args.out / tag / f"{task}-{variant}"
             row = evaluate(run, store, reference, args.out / tag, f"{task}-{variant}")
-            row.update(task=task, kimg=args.kimg, train_seconds=round(walls[str(run)], 1))
+            row.update(task=task, kimg=kimg[variant], train_seconds=round(walls[str(run)], 1))
             row["pass"] = _passes(row)
             rows.append(row)
     (args.out / tag / "results.json").write_text(json.dumps(rows, indent=2))

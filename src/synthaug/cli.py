@@ -25,6 +25,17 @@ app = typer.Typer(
 )
 
 
+# Options shared by the commands that measure mask–image consistency.
+ReferenceUnet = Annotated[
+    Path | None,
+    typer.Option(
+        help="model.pt of a real-only train-seg run that judges consistency "
+        "(default: train one on the fold's real patients and cache it)."
+    ),
+]
+UnetPreset = Annotated[str, typer.Option(help="Preset of the reference U-Net.")]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"synthaug {__version__}")
@@ -254,13 +265,8 @@ def generate(
             help="Keep only pairs a real-only U-Net agrees with, e.g. 'consistency>=0.5'.",
         ),
     ] = None,
-    reference_unet: Annotated[
-        Path | None,
-        typer.Option(
-            help="model.pt of a real-only train-seg run for --filter (default: train and cache one)."
-        ),
-    ] = None,
-    unet_preset: Annotated[str, typer.Option(help="Preset of the reference U-Net.")] = "cpu-tiny",
+    reference_unet: ReferenceUnet = None,
+    unet_preset: UnetPreset = "cpu-tiny",
     max_factor: Annotated[
         float, typer.Option(help="--filter gives up after generating this many × the slices asked.")
     ] = 20.0,
@@ -320,13 +326,8 @@ def quality(
     patients: Annotated[
         int | None, typer.Option(help="Use the first N synthetic patients (default all).")
     ] = None,
-    reference_unet: Annotated[
-        Path | None,
-        typer.Option(
-            help="model.pt of a real-only train-seg run for consistency (default: train and cache one)."
-        ),
-    ] = None,
-    unet_preset: Annotated[str, typer.Option(help="Preset of the reference U-Net.")] = "cpu-tiny",
+    reference_unet: ReferenceUnet = None,
+    unet_preset: UnetPreset = "cpu-tiny",
     cache: Annotated[
         Path | None, typer.Option(help="Cache folder for encoders (default: STORE/cache).")
     ] = None,

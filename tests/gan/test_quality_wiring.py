@@ -337,3 +337,44 @@ def test_cli_quality_snapshots_prints_the_table(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "held-out" in proc.stdout and "best (*)" in proc.stdout
     assert (run / QUALITY).is_file()
+
+
+def test_training_warns_when_d_wins_outright():
+    from synthaug.gan.train import health_warning
+
+    healthy = {"kimg": 1.0, "d_main": 0.9, "real_logits": 0.4, "fake_logits": -0.3, "ada_p": 0.1}
+    assert health_warning(healthy) is None
+    won = {**healthy, "d_main": 0.02, "real_logits": 6.0, "fake_logits": -7.5}
+    message = health_warning(won)
+    assert message and "1.00 kimg" in message and "+6.0" in message and "-7.5" in message
+
+
+def test_summary_says_whether_the_run_is_usable(runs, tmp_path, cache):
+    run = tmp_path / "joint"
+    shutil.copytree(runs["joint"], run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert isinstance(summary["warnings"], list)
+    result = score_snapshots(run, cache_dir=cache, encoder_config=FAST_ENCODER)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["usable"] == result["usable"]
+    assert summary["best_snapshot"] == result["best"]["snapshot"]
+    assert summary["final_snapshot_usable"] == (not result["snapshots"][-1]["collapsed"])
+
+
+def test_feature_cache_gives_the_same_numbers(runs, toy_store, tmp_path, cache):
+    from synthaug.quality.evaluate import evaluate_quality, synthetic_arrays
+
+    syn = generate(runs["joint"], "joint", 3, tmp_path / "syn")
+    images, labels = synthetic_arrays(syn, toy_store)
+    settings = dict(cache_dir=cache, with_consistency=False, encoder_config=FAST_ENCODER)
+    plain = evaluate_quality(toy_store, 0, images, labels, **settings)
+    shared: dict = {}
+    first = evaluate_quality(toy_store, 0, images, labels, feature_cache=shared, **settings)
+    assert shared and ("joint", "real") in shared
+    second = evaluate_quality(
+        toy_store, 0, images[::-1], labels[::-1], feature_cache=shared, **settings
+    )
+    for result in (first, second):
+        assert result["joint"]["fid"] == pytest.approx(plain["joint"]["fid"], rel=1e-9)
+        for m in plain["modalities"]:
+            assert result["modalities"][m]["fid"] == pytest.approx(plain["modalities"][m]["fid"])

@@ -74,6 +74,9 @@ def _write(tmp_path: Path, raw: dict) -> Path:
         ({"sources": ["joint[consistency>=2]"]}, "sources[0]"),
         ({"sources": ["joint[dice>=0.5]"]}, "sources[0]"),
         ({"quality": {"enabled": "yes"}}, "quality"),
+        ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1}}}, "gan.kimg"),
+        ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1, "cond": 1}}}, "gan.kimg"),
+        ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1, "conditional": 0}}}, "gan.kimg"),
     ],
 )
 def test_bad_study_configs_name_the_field(study_store, tmp_path, change, field):
@@ -89,6 +92,30 @@ def test_missing_fold_is_refused_before_any_work(study_store, tmp_path):
     config = parse_study(_config(study_store, folds=[0, 5]))
     with pytest.raises(SynthaugError, match=r"folds \[5\]"):
         run_study(config, tmp_path / "out")
+    assert not (tmp_path / "out" / "gans").exists()
+
+
+def test_gan_kimg_per_variant(study_store, tmp_path):
+    from synthaug.study.grid import plan_study
+
+    kimg = {"joint": 0.5, "mask": 0.25, "conditional": 1.5}
+    config = parse_study(_config(study_store, gan={"preset": "cpu-micro", "kimg": kimg}))
+    plan = plan_study(config, tmp_path)
+    assert {job.variant: job.kimg for job in plan.gans} == {"joint": 0.5, "conditional": 1.5}
+
+
+def test_quality_needs_validation_patients(tmp_path):
+    from toy import write_toy_msd
+
+    from synthaug.config import PrepareOptions
+    from synthaug.data import prepare
+
+    opts = PrepareOptions(
+        resolution=32, folds=2, normalization=["none"], crop="none", workers=1, val_fraction=0.0
+    )
+    store = prepare(write_toy_msd(tmp_path / "ds", patients=4, slices=2), tmp_path / "s", opts)
+    with pytest.raises(SynthaugError, match=r"no validation patients.*quality: \{enabled: false\}"):
+        run_study(parse_study(_config(store)), tmp_path / "out")
     assert not (tmp_path / "out" / "gans").exists()
 
 

@@ -113,6 +113,7 @@ def evaluate_quality(
     max_real: int | None = None,
     real_baseline: bool = True,
     device: str = "cpu",
+    feature_cache: dict | None = None,
 ) -> dict:
     """Image-quality metrics of synthetic slices against the fold's real training slices.
 
@@ -124,7 +125,8 @@ def evaluate_quality(
     ``cache_dir``. max_real: subsample the real set (seeded) to at most this many slices.
     real_baseline: also score the fold's real VALIDATION slices against the same reference —
     the value a perfect generator would get at that sample size (FID is biased by N), so
-    synthetic numbers can be read against it.
+    synthetic numbers can be read against it. feature_cache: a dict kept between calls on the
+    same (store, fold) and settings, so the real sets' features are computed once.
 
     Returns a JSON-ready dict: ``modalities`` {name: metrics}, ``joint`` (metrics or None),
     ``real_baseline`` {name: metrics} (or None),
@@ -187,9 +189,12 @@ def evaluate_quality(
             continue
         ex, chans = space
         t0 = time.perf_counter()
-        fr = ex(real_x[:, chans])
+        cache = feature_cache if feature_cache is not None else {}
+        if (name, "real") not in cache:
+            cache[(name, "real")] = ex(real_x[:, chans])
+            cache[(name, "held-out")] = ex(base_x[:, chans]) if base_x is not None else None
+        fr, fb = cache[(name, "real")], cache[(name, "held-out")]
         ff = ex(fake_x[:, chans])
-        fb = ex(base_x[:, chans]) if base_x is not None else None
         t1 = time.perf_counter()
         results[name] = feature_metrics(fr, ff, kid_subsets, kid_subset_size, k, seed)
         if fb is not None:

@@ -47,7 +47,8 @@ ENCODER_VERSION = 1  # bump when the architecture or training changes: invalidat
 
 def as_image_tensor(images: Tensor | np.ndarray, what: str = "images") -> Tensor:
     """[N, C, H, W] float32 tensor (CPU) from an array or tensor; one-line error otherwise."""
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+    # ascontiguousarray: reversed or strided views (images[::-1]) are fine too.
+    x = torch.as_tensor(np.ascontiguousarray(images) if not isinstance(images, Tensor) else images)
     if x.ndim != 4:
         raise SynthaugError(f"{what}: expected [N, C, H, W], got shape {list(x.shape)}")
     x = x.detach().to("cpu", torch.float32)

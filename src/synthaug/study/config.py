@@ -11,7 +11,7 @@ Example::
     n_levels: [0, 1, 2, 4, 8]          # added synthetic patients; 0 = real only
     folds: [0, 1, 2, 3, 4]
     seeds: [0, 1]
-    gan: {preset: cpu-tiny, kimg: 4}
+    gan: {preset: cpu-tiny, kimg: 4}   # or per variant: {joint: 2, mask: 2, conditional: 4}
     seg: {preset: cpu-tiny}
     generate: {seed: 0, truncation: 1.0}
     quality: {enabled: true}           # snapshot FID curves, quality of each synthetic set
@@ -29,7 +29,14 @@ from typing import Any
 
 import yaml
 
-from synthaug.config import GAN_PRESETS, SEG_PRESETS, SOURCES, SourceSpec, parse_source
+from synthaug.config import (
+    GAN_PRESETS,
+    SEG_PRESETS,
+    SOURCES,
+    VARIANTS,
+    SourceSpec,
+    parse_source,
+)
 from synthaug.errors import SynthaugError
 
 
@@ -65,6 +72,15 @@ class StudyConfig:
 
     def source_specs(self) -> list[SourceSpec]:
         return [parse_source(s) for s in self.sources]
+
+    def gan_kimg(self, variant: str) -> float:
+        """Training length of a variant's generators (``gan.kimg``: one number or per variant)."""
+        kimg = self.gan["kimg"]
+        if isinstance(kimg, dict):
+            if variant not in kimg:
+                raise SynthaugError(f"gan.kimg: no training length for the {variant} generators")
+            return float(kimg[variant])
+        return float(kimg)
 
     def variants(self) -> list[str]:
         """GAN variants the sources need, in a stable order."""
@@ -172,15 +188,25 @@ def parse_study(
             "seg.preset",
             f"unknown preset {seg['preset']!r}; choose from {', '.join(SEG_PRESETS)}",
         )
-    if not isinstance(gan["kimg"], int | float) or gan["kimg"] <= 0:
-        raise _fail(path, "gan.kimg", f"must be a positive number, got {gan['kimg']!r}")
+    kimg = gan["kimg"]
+    per_variant = kimg if isinstance(kimg, dict) else {v: kimg for v in VARIANTS}
+    if set(per_variant) - set(VARIANTS) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+        for v in per_variant.values()
+    ):
+        raise _fail(
+            path,
+            "gan.kimg",
+            f"must be a positive number or a mapping of variants ({', '.join(VARIANTS)}) to "
+            f"positive numbers, got {kimg!r}",
+        )
     snap = gan.get("snapshot_kimg")
     if snap is not None and (not isinstance(snap, int | float) or snap <= 0):
         raise _fail(path, "gan.snapshot_kimg", f"must be a positive number, got {snap!r}")
     quality = {"enabled": True, **(raw.get("quality") or {})}
     if set(quality) != {"enabled"} or not isinstance(quality["enabled"], bool):
         raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {quality!r}")
-    return StudyConfig(
+    config = StudyConfig(
         str(raw.get("name", path.stem if path else "study")),
         datasets,
         list(sources),
@@ -192,6 +218,10 @@ def parse_study(
         generate,
         quality,
     )
+    missing = [v for v in config.variants() if isinstance(kimg, dict) and v not in kimg]
+    if missing:
+        raise _fail(path, "gan.kimg", f"no training length for the {', '.join(missing)} generators")
+    return config
 
 
 def load_study(path: Path | str) -> StudyConfig:

@@ -153,12 +153,19 @@ class QualityJob:
 
         store = SliceStore(self.store)
         unet = load_unet(self.reference_unet, store, self.unet_preset)
+        real_features: dict = {}  # the fold's real features, shared by its sources
         for source, synthetic, out in zip(self.sources, self.synthetic, self.outs, strict=True):
             if Path(out).is_file():
                 continue
             images, labels = synthetic_arrays(synthetic, store)
             result = evaluate_quality(
-                store, self.fold, images, labels, cache_dir=store.cache_dir, reference_unet=unet
+                store,
+                self.fold,
+                images,
+                labels,
+                cache_dir=store.cache_dir,
+                reference_unet=unet,
+                feature_cache=real_features,
             )
             meta = json.loads((Path(synthetic) / "dataset.json").read_text())["synthaug"]
             result.update(
@@ -252,7 +259,7 @@ def plan_study(config: StudyConfig, root: Path) -> Plan:
                         fold,
                         variant,
                         config.gan["preset"],
-                        float(config.gan["kimg"]),
+                        config.gan_kimg(variant),
                         int(config.gan.get("seed", 0)),
                         str(out),
                         config.gan.get("snapshot_kimg"),

@@ -45,6 +45,13 @@ def _check_folds(config: StudyConfig) -> None:
             raise SynthaugError(
                 f"datasets[{i}].store: {ds.store} has folds 0..{store.num_folds - 1}; folds {missing} requested"
             )
+        no_val = [f for f in config.folds if not store.split(f).val]
+        if config.quality["enabled"] and no_val:
+            raise SynthaugError(
+                f"datasets[{i}].store: folds {no_val} of {ds.store} have no validation patients, "
+                "which snapshot scoring compares against; prepare with --val-fraction above 0 "
+                "or set quality: {enabled: false}"
+            )
 
 
 def _claim_folder(root: Path, config: StudyConfig) -> None:

@@ -129,7 +129,7 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
     """Issue 6's figures for one trained run (see the module docstring)."""
     from synthaug.gan.sample import generate_slices, load_generator
     from synthaug.quality.consistency import consistency
-    from synthaug.quality.snapshots import primary_space, score_snapshots
+    from synthaug.quality.snapshots import score_snapshots
     from synthaug.viz import pair_grid, save_png
 
     q = score_snapshots(run)
@@ -144,7 +144,6 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
     show_images = images if images is not None else np.zeros((GRID, 0, *labels.shape[1:]))
     save_png(out / f"{tag}.png", pair_grid(show_images, labels, columns=4), scale=2)
     row = {"variant": variant, "best_kimg": q["best"]["nimg"] / 1000, "usable": q["usable"]}
-    space = primary_space(variant)
     best = next(r for r in q["snapshots"] if r["snapshot"] == q["best"]["snapshot"])
     for s in ("image", "mask"):
         if s in q["held_out"]:
@@ -168,7 +167,7 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
         row["consistency"] = consistency(reference, fake, train_y.astype(np.int64), k)
         row["consistency_real"] = consistency(reference, test_x, test_y.astype(np.int64), k)
         row["consistency_ratio"] = row["consistency"] / row["consistency_real"]
-    row["ranked_by"] = f"{space} FID"
+    row["ranked_by"] = q["ranked_by"]
     return row
 
 

@@ -162,7 +162,13 @@ def test_score_snapshots_scores_every_snapshot_and_picks_the_best(
     space = snap_quality.primary_space(variant)
     assert set(result["held_out"]) >= {space, "patients"}
     candidates = [r for r in rows if not r["collapsed"]] or rows
-    best = min(candidates, key=lambda r: r[space]["fid"])
+    if variant == "conditional":  # ranked by how well images follow their masks
+        assert all(0 <= r["consistency"] <= 1 for r in rows)
+        assert 0 < result["held_out"]["consistency"] <= 1
+        best = max(candidates, key=lambda r: r["consistency"])
+        assert "consistency" in result["ranked_by"]
+    else:
+        best = min(candidates, key=lambda r: r[space]["fid"])
     assert result["best"]["snapshot"] == best["snapshot"]
     # generate's default weights are now the best snapshot, not the latest.
     assert load_generator_path(run).name == best["snapshot"]

@@ -22,6 +22,7 @@ the fold's real training masks as its input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,27 @@ class SnapshotReference:
         for space, (_, ref, held) in self.spaces.items():
             self.spreads[space] = mean_pairwise_distance(held)
             self.held_out[space] = compare(ref, held, self.spreads[space])
+        # The in-domain encoder is a segmenter trained on the real training slices: it judges
+        # whether a conditional generator's images follow the masks they were given.
+        self.segmenter = None
+        if info.variant == "conditional":
+            self.segmenter = self.spaces["image"][0]
+            self.num_classes = store.num_classes
+            self.held_out["consistency"] = self.consistency(held_x, held_y.astype(np.int64))
+
+    def consistency(self, images: np.ndarray, masks: np.ndarray) -> float:
+        """Mean per-slice Dice of the in-domain segmenter's prediction against ``masks``."""
+        from synthaug.quality.consistency import class_dice
+
+        net = self.segmenter.network
+        preds = []
+        with torch.no_grad():
+            for i in range(0, len(images), 128):
+                x = torch.from_numpy(np.ascontiguousarray(images[i : i + 128], dtype=np.float32))
+                preds.append(net(x.contiguous(memory_format=torch.channels_last)).argmax(1))
+        dice = class_dice(torch.cat(preds).numpy(), masks, self.num_classes)
+        present = np.isfinite(dice).any(axis=1)
+        return float(np.nanmean(dice[present], axis=1).mean()) if present.any() else float("nan")
 
     def describe(self) -> dict:
         return {space: ex.describe() for space, (ex, _, _) in self.spaces.items()}
@@ -172,6 +194,8 @@ class SnapshotReference:
             fake = extractor(images if space == "image" else masks)
             row[space] = compare(real, fake, self.spreads[space])
         row["collapsed"] = any(_is_collapsed(row.get(s), self.held_out[s]) for s in self.spaces)
+        if self.segmenter is not None and images is not None and masks is not None:
+            row["consistency"] = self.consistency(images, masks)
         return row
 
 
@@ -183,12 +207,29 @@ def _score_one(snapshot: Path, ref: SnapshotReference, seed: int) -> dict:
     images, masks = generate_slices(
         gen, ref.samples, seed, labels=ref.condition_masks if conditional else None
     )
+    masks = ref.condition_masks if conditional else masks
     return {"snapshot": snapshot.name, "nimg": snapshot_nimg(snapshot), **ref.score(images, masks)}
 
 
 def primary_space(variant: str) -> str:
-    """The feature space a variant's snapshots are ranked in."""
+    """The feature space a variant's samples are judged in."""
     return "mask" if variant == "mask" else "image"
+
+
+def ranking(variant: str) -> tuple[str, Callable[[dict], float]]:
+    """How a variant's snapshots are ranked: (description, key to minimise).
+
+    joint and mask: in-domain FID. conditional: mask–image consistency (higher is better) —
+    its images are painted onto given masks, and an early snapshot can have the lower FID
+    while ignoring the masks, which is what makes its pairs useless for segmentation.
+    """
+    if variant == "conditional":
+        return (
+            "mask–image consistency (in-domain segmenter)",
+            lambda r: -np.nan_to_num(r["consistency"], nan=-1.0),
+        )
+    space = primary_space(variant)
+    return f"{space} FID", lambda r: r[space]["fid"]
 
 
 def score_snapshots(
@@ -217,7 +258,7 @@ def score_snapshots(
         "encoder": None if encoder_config is None else repr(encoder_config),
         "max_real": MAX_REAL,
         "k": K_NEIGHBOURS,
-        "version": 2,
+        "version": 3,
     }
     previous = _read(run)
     reuse = {}
@@ -228,8 +269,9 @@ def score_snapshots(
     for snap in track(snapshots, f"quality {info.variant} snapshots"):
         rows.append(reuse.get(snap.name) or _score_one(snap, ref, seed))
     space = primary_space(info.variant)
+    ranked_by, key = ranking(info.variant)
     healthy = [r for r in rows if not r["collapsed"]]
-    best = min(healthy or rows, key=lambda r: r[space]["fid"])
+    best = min(healthy or rows, key=key)
     warnings = [
         f"{r['snapshot']} ({r['nimg'] / 1000:.2f} kimg): collapsed — "
         + ", ".join(
@@ -246,9 +288,14 @@ def score_snapshots(
         "reference": f"real training slices of fold {info.fold} ({len(info.train_patients)} patients)",
         "held_out": {"patients": ref.held_patients, **ref.held_out},
         "features": ref.describe(),
-        "ranked_by": f"{space} FID",
+        "ranked_by": ranked_by,
         "snapshots": rows,
-        "best": {"snapshot": best["snapshot"], "nimg": best["nimg"], space: best[space]},
+        "best": {
+            "snapshot": best["snapshot"],
+            "nimg": best["nimg"],
+            space: best[space],
+            **({"consistency": best["consistency"]} if "consistency" in best else {}),
+        },
         "usable": not best["collapsed"],
         "warnings": warnings,
     }
@@ -303,8 +350,11 @@ def format_snapshot_quality(result: dict) -> str:
     for row in result["snapshots"]:
         flag = "  collapsed" if row["collapsed"] else ""
         mark = " *" if row["snapshot"] == result["best"]["snapshot"] else ""
-        lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{mark}{flag}")
-    lines.append(f"{'held-out':>10s} {cells(result['held_out'])}  (real validation patients)")
+        cons = f" consistency {row['consistency']:.2f}" if "consistency" in row else ""
+        lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{cons}{mark}{flag}")
+    held = result["held_out"]
+    cons = f" consistency {held['consistency']:.2f}" if "consistency" in held else ""
+    lines.append(f"{'held-out':>10s} {cells(held)}{cons}  (real validation patients)")
     best = result["best"]
     lines.append(
         f"best (*): {best['snapshot']} by {result['ranked_by']}; "

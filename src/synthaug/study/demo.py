@@ -49,7 +49,7 @@ FULL = DemoSize(
     gan_preset="cpu-tiny",
     # The conditional generator paints the masks of two of the three sources, and its
     # consistency rises steeply with training (docs/gan_tuning.md): it gets the larger share.
-    gan_kimg={"joint": 1.0, "mask": 1.0, "conditional": 1.6},
+    gan_kimg={"joint": 0.8, "mask": 0.8, "conditional": 1.5},
     seg_preset="cpu-tiny",
     seg_max_steps=None,
 )
@@ -100,8 +100,9 @@ def run_demo(
             "preset": size.gan_preset,
             "kimg": size.gan_kimg,
             "seed": seed,
-            # Four snapshots: an FID-over-training curve, and a choice for `generate`.
-            "snapshot_kimg": min(size.gan_kimg.values()) / 4,
+            # Four snapshots of the longest run (fewer for the shorter ones): an FID curve over
+            # training and a choice for `generate`, without scoring costing much of the budget.
+            "snapshot_kimg": max(size.gan_kimg.values()) / 4,
         },
         "seg": {
             "preset": size.seg_preset,

@@ -55,12 +55,14 @@ def gan_health_table(root: Path, config: dict) -> pd.DataFrame:
                 "recall": best["recall"],
                 "recall held-out": held["recall"],
                 "diversity": best["diversity"],
+                "consistency": q["best"].get("consistency", np.nan),
+                "consistency held-out": q["held_out"].get("consistency", np.nan),
                 "usable": "yes" if q["usable"] else "NO (collapsed)",
                 "collapsed snapshots": len(q.get("warnings", [])),
                 "D-won ticks": len(_training_warnings(root, dataset, fold, variant)),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
 def plot_fid_over_training(root: Path, config: dict, path: Path) -> bool:

@@ -171,17 +171,9 @@ class SnapshotReference:
 
     def consistency(self, images: np.ndarray, masks: np.ndarray) -> float:
         """Mean per-slice Dice of the in-domain segmenter's prediction against ``masks``."""
-        from synthaug.quality.consistency import class_dice
+        from synthaug.quality.consistency import consistency
 
-        net = self.segmenter.network
-        preds = []
-        with torch.no_grad():
-            for i in range(0, len(images), 128):
-                x = torch.from_numpy(np.ascontiguousarray(images[i : i + 128], dtype=np.float32))
-                preds.append(net(x.contiguous(memory_format=torch.channels_last)).argmax(1))
-        dice = class_dice(torch.cat(preds).numpy(), masks, self.num_classes)
-        present = np.isfinite(dice).any(axis=1)
-        return float(np.nanmean(dice[present], axis=1).mean()) if present.any() else float("nan")
+        return consistency(self.segmenter.network, images, masks, self.num_classes, batch=128)
 
     def describe(self) -> dict:
         return {space: ex.describe() for space, (ex, _, _) in self.spaces.items()}

@@ -105,3 +105,19 @@ def test_p_rises_when_d_overfits_and_falls_when_it_does_not() -> None:
         augment.accumulate(torch.ones(100, 1))
         augment.update()
     assert float(augment.p) == 1.0
+
+
+def test_cutout_zeroes_one_square_in_every_channel() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(16, 4, 32, 32) + 1.0  # no zeros before cutout
+    off = dict(COLOUR_ONLY, brightness=0.0, contrast=0.0)
+    out = AdaptiveAugment(initial_p=1.0, cutout=1.0, cutout_size=0.5, **off)(x, 3)
+    holes = out == 0
+    # the same pixels go in every channel (image and mask stay paired)
+    assert torch.equal(holes, holes[:, :1].expand_as(holes))
+    area = holes[:, 0].flatten(1).sum(1)
+    assert (area > 0).all() and (area <= 16 * 16).all()
+    assert torch.equal(out[~holes], x[~holes])  # the rest untouched
+    rows, cols = holes[:, 0].any(2), holes[:, 0].any(1)  # a square (clipped at the border)
+    assert torch.equal(area, rows.sum(1) * cols.sum(1))
+    assert torch.equal(AdaptiveAugment(initial_p=1.0, **off)(x, 3), x)  # cutout off by default

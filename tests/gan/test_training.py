@@ -232,3 +232,59 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     gen = load_generator(run)
     images, labels = generate_slices(gen, 4, seed=0)
     assert images.shape == (4, 2, 32, 32) and labels.shape == (4, 32, 32)
+
+
+def test_preset_augmentation_settings_reach_the_run(toy_store, tmp_path, monkeypatch):
+    """A preset's starting ADA p and cutout strength are what the run trains with."""
+    import dataclasses
+
+    from synthaug.config import GAN_PRESETS
+
+    fixed = dataclasses.replace(
+        GAN_PRESETS["cpu-micro"], name="aug-test", ada_p_init=0.4, ada_kimg=1e6, cutout=1.0
+    )
+    monkeypatch.setitem(GAN_PRESETS, "aug-test", fixed)
+    out = tmp_path / "run"
+    train(
+        TrainOptions(
+            store=str(toy_store.path),
+            fold=0,
+            variant="joint",
+            preset="aug-test",
+            kimg=0.05,
+            out=str(out),
+        )
+    )
+    rows = read_metrics(out)
+    assert abs(rows[-1]["ada_p"] - 0.4) < 1e-3  # started at 0.4; ADA this slow leaves it there
+    assert RunInfo.read(out).gan_preset().cutout == 1.0
+
+
+def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
+    """``variant_channel_base`` widens one variant's networks; the run records (and sampling
+    rebuilds) the width it trained with, the other variants keep the preset's."""
+    import dataclasses
+
+    from synthaug.config import GAN_PRESETS
+
+    micro = GAN_PRESETS["cpu-micro"]
+    wide = dataclasses.replace(micro, name="wide-joint", variant_channel_base={"joint": 1024})
+    monkeypatch.setitem(GAN_PRESETS, "wide-joint", wide)
+    widths = {}
+    for variant in ("joint", "mask"):
+        out = tmp_path / variant
+        train(
+            TrainOptions(
+                store=str(toy_store.path),
+                fold=0,
+                variant=variant,
+                preset="wide-joint",
+                kimg=0.02,
+                out=str(out),
+            )
+        )
+        widths[variant] = RunInfo.read(out).gan_preset().channel_base
+        n_params = sum(p.numel() for p in load_generator(out).generator.parameters())
+        widths[variant + "_params"] = n_params
+    assert widths["joint"] == 1024 and widths["mask"] == micro.channel_base
+    assert widths["joint_params"] > widths["mask_params"]

@@ -15,6 +15,8 @@ channels are modality images, the rest are mask channels.
   affine matrix per sample and applied with a single ``grid_sample`` to ALL channels, so
   image and mask stay aligned. Bilinear resampling turns one-hot mask edges into soft
   fractions -- identically for real and fake masks, so it gives D no shortcut.
+* Cutout (DiffAugment, Zhao et al. 2020; off unless its strength is set) zeroes one random
+  square in every channel, image and mask alike.
 * Colour ops (brightness add, contrast multiply) are drawn independently per sample AND
   per modality channel (MR sequences / CT windows have unrelated intensity scales) and are
   applied to the image channels only; mask channels are never touched by them.
@@ -92,6 +94,7 @@ class AdaptiveAugment(nn.Module):
         xfrac: float = 1.0,
         brightness: float = 1.0,
         contrast: float = 1.0,
+        cutout: float = 0.0,
         xint_max: float = 0.125,
         scale_std: float = 0.2,
         rotate_max: float = 1.0,
@@ -99,6 +102,7 @@ class AdaptiveAugment(nn.Module):
         xfrac_std: float = 0.125,
         brightness_std: float = 0.2,
         contrast_std: float = 0.5,
+        cutout_size: float = 0.5,
         padding_mode: str = "reflection",
     ) -> None:
         super().__init__()
@@ -115,6 +119,7 @@ class AdaptiveAugment(nn.Module):
             "xfrac": xfrac,
             "brightness": brightness,
             "contrast": contrast,
+            "cutout": cutout,
         }
         self.xint_max = xint_max
         self.scale_std = scale_std
@@ -123,6 +128,7 @@ class AdaptiveAugment(nn.Module):
         self.xfrac_std = xfrac_std
         self.brightness_std = brightness_std
         self.contrast_std = contrast_std
+        self.cutout_size = cutout_size
         self.padding_mode = padding_mode
         self.register_buffer("p", torch.tensor(float(initial_p)))
         self.register_buffer("sign_sum", torch.zeros([], dtype=torch.float64))
@@ -271,6 +277,22 @@ class AdaptiveAugment(nn.Module):
         mul = mul.to(images.dtype)[:, :, None, None]
         return torch.addcmul(add * mul, images, mul)
 
+    def apply_cutout(self, x: Tensor, p: float) -> Tensor:
+        """Zero one random square of side ``cutout_size`` of the image in every channel
+        (DiffAugment's cutout; the square may leave the image, as there)."""
+        batch, _, height, width = x.shape
+        gate = self._gate("cutout", (batch,), p, x.device)
+        if not bool(gate.any()):
+            return x
+        centre = torch.rand(batch, 2, device=x.device)
+        rows = torch.arange(height, device=x.device, dtype=torch.float32)[None, :]
+        cols = torch.arange(width, device=x.device, dtype=torch.float32)[None, :]
+        half_h, half_w = self.cutout_size * height / 2, self.cutout_size * width / 2
+        inside_r = (rows - centre[:, :1] * height).abs() < half_h
+        inside_c = (cols - centre[:, 1:] * width).abs() < half_w
+        hole = (inside_r[:, :, None] & inside_c[:, None, :]) & gate[:, None, None]
+        return x * (~hole)[:, None].to(x.dtype)
+
     def forward(self, x: Tensor, num_image_channels: int) -> Tensor:
         p = float(self.p)
         if p <= 0:
@@ -282,9 +304,13 @@ class AdaptiveAugment(nn.Module):
         x = self.apply_geometry(x, sampling)
         if num_image_channels > 0:
             images = self.apply_colour(x[:, :num_image_channels], p)
-            if num_image_channels == channels:
-                return images
-            x = torch.cat([images, x[:, num_image_channels:]], dim=1)
+            x = (
+                images
+                if num_image_channels == channels
+                else torch.cat([images, x[:, num_image_channels:]], dim=1)
+            )
+        if self.strengths["cutout"] > 0:
+            x = self.apply_cutout(x, p)
         return x
 
     def extra_repr(self) -> str:

@@ -183,7 +183,7 @@ def _validate(opts: TrainOptions) -> tuple[GanPreset, SliceStore]:
         raise SynthaugError(
             f"variant: unknown variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
         )
-    preset = gan_preset(opts.preset)
+    preset = gan_preset(opts.preset).for_variant(opts.variant)
     if opts.precision is not None:
         if opts.precision not in ("fp32", "bf16"):
             raise SynthaugError(f"precision: {opts.precision!r} is not fp32 or bf16")
@@ -264,7 +264,11 @@ class _Trainer:
         self.G, self.D = G.to(device), D.to(device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = AdaptiveAugment(
-            target=preset.ada_target, speed_kimg=preset.ada_kimg, interval=preset.ada_interval
+            initial_p=preset.ada_p_init,
+            target=preset.ada_target,
+            speed_kimg=preset.ada_kimg,
+            interval=preset.ada_interval,
+            cutout=preset.cutout,
         ).to(device)
         self.loss = StyleGAN2Loss(
             self.G,

@@ -30,6 +30,7 @@ from synthaug.quality.snapshots import (
     SnapshotReference,
     mean_pairwise_distance,
     score_snapshots,
+    unusable_reason,
 )
 
 FAST_ENCODER = DomainEncoderConfig(widths=(8, 16, 32), steps=30)
@@ -120,9 +121,26 @@ def test_collapse_detector_flags_identical_samples_not_held_out_reals(runs, toy_
     one = np.repeat(val_x[:1], len(val_x), axis=0)
     one_mask = np.repeat(val_y[:1].astype(np.int64), len(val_y), axis=0)
     collapsed = ref.score(one, one_mask)
-    assert collapsed["collapsed"]
+    assert collapsed["collapsed"] and collapsed["failure"] == "collapsed"
     assert collapsed["image"]["diversity"] < 0.01 and collapsed["mask"]["diversity"] < 0.01
     assert collapsed["image"]["fid"] > healthy["image"]["fid"]
+    assert healthy["failure"] is None
+
+
+def test_diverse_samples_unlike_the_data_are_off_the_data_not_collapsed(runs, toy_store, cache):
+    """An under-trained generator: samples as spread out as reals but nowhere near them."""
+    info = RunInfo.read(runs["joint"])
+    ref = SnapshotReference(info, toy_store, None, cache, FAST_ENCODER, seed=0)
+    val_x, val_y = toy_store.arrays(toy_store.split(0).val)
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-1, 1, size=val_x.shape).astype(np.float32)
+    stripes = np.zeros_like(val_y, dtype=np.int64)
+    stripes[:, :, ::2] = rng.integers(1, toy_store.num_classes, size=(len(val_y), 1, 1))
+    row = ref.score(noise, stripes)
+    assert row["collapsed"] and row["failure"] == "off the data"
+    assert row["image"]["diversity"] >= 0.25 and row["image"]["recall"] < 0.05
+    result = {"snapshots": [{"snapshot": "s", **row}]}
+    assert "near the real data" in unusable_reason(result)
 
 
 def _collapse(snapshot: Path) -> None:
@@ -145,8 +163,10 @@ def test_score_snapshots_flags_a_collapsed_generator(runs, tmp_path, cache):
     for snap in list_snapshots(run):
         _collapse(snap)
     result = score_snapshots(run, cache_dir=cache, encoder_config=FAST_ENCODER)
-    assert all(r["collapsed"] for r in result["snapshots"])
+    assert all(r["collapsed"] and r["failure"] == "collapsed" for r in result["snapshots"])
     assert result["usable"] is False and len(result["warnings"]) == 2
+    assert all(": collapsed — " in w for w in result["warnings"])
+    assert unusable_reason(result) == "every snapshot collapsed"
     assert all(r["image"]["diversity"] < 0.05 for r in result["snapshots"])
 
 

@@ -103,13 +103,29 @@ def compare(reference: np.ndarray, candidate: np.ndarray, held_out_spread: float
     }
 
 
-def _is_collapsed(metrics: dict | None, held_out: dict) -> bool:
+def failure(metrics: dict | None, held_out: dict) -> str | None:
+    """Why a snapshot's samples are unusable in one feature space, or None.
+
+    "collapsed": they spread less than ``COLLAPSE_DIVERSITY`` of the held-out reals (mode
+    collapse). "off the data": they spread normally but cover almost none of the reals
+    (recall below ``COLLAPSE_RECALL`` of the held-out recall) — an under-trained or diverged
+    generator whose samples are all unlike real slices.
+    """
     if metrics is None:
-        return False
-    return bool(
-        metrics["diversity"] < COLLAPSE_DIVERSITY
-        or metrics["recall"] < COLLAPSE_RECALL * held_out["recall"]
-    )
+        return None
+    if metrics["diversity"] < COLLAPSE_DIVERSITY:
+        return "collapsed"
+    if metrics["recall"] < COLLAPSE_RECALL * held_out["recall"]:
+        return "off the data"
+    return None
+
+
+def snapshot_failure(row: dict) -> str | None:
+    """A scored snapshot's failure ("collapsed", "off the data") or None when usable.
+    ``row["collapsed"]`` (kept for older quality.json files) is True for either."""
+    if not row.get("collapsed"):
+        return None
+    return row.get("failure", "collapsed")
 
 
 class SnapshotReference:
@@ -178,14 +194,22 @@ class SnapshotReference:
     def describe(self) -> dict:
         return {space: ex.describe() for space, (ex, _, _) in self.spaces.items()}
 
+    def judge(self, row: dict) -> dict:
+        """``{"failure": "collapsed" | "off the data" | None, "collapsed": unusable}`` of a row
+        of metrics per space (mode collapse wins when the spaces disagree)."""
+        reasons = [f for f in (failure(row.get(s), self.held_out[s]) for s in self.spaces) if f]
+        worst = "collapsed" if "collapsed" in reasons else (reasons[0] if reasons else None)
+        # "collapsed" means "unusable" here: the key predates the reasons
+        return {"failure": worst, "collapsed": worst is not None}
+
     def score(self, images: np.ndarray | None, masks: np.ndarray | None) -> dict:
         """Metrics of generated slices (images [N, C, R, R], masks [N, R, R]) in every space
-        of the variant, and whether they look collapsed."""
+        of the variant, and whether they are usable (``judge``)."""
         row: dict = {}
         for space, (extractor, real, _) in self.spaces.items():
             fake = extractor(images if space == "image" else masks)
             row[space] = compare(real, fake, self.spreads[space])
-        row["collapsed"] = any(_is_collapsed(row.get(s), self.held_out[s]) for s in self.spaces)
+        row.update(self.judge(row))
         if self.segmenter is not None and images is not None and masks is not None:
             row["consistency"] = self.consistency(images, masks)
         return row
@@ -260,12 +284,14 @@ def score_snapshots(
     rows = []
     for snap in track(snapshots, f"quality {info.variant} snapshots"):
         rows.append(reuse.get(snap.name) or _score_one(snap, ref, seed))
+        if "failure" not in rows[-1]:  # scored before failures had reasons
+            rows[-1].update(ref.judge(rows[-1]))
     space = primary_space(info.variant)
     ranked_by, key = ranking(info.variant)
     healthy = [r for r in rows if not r["collapsed"]]
     best = min(healthy or rows, key=key)
     warnings = [
-        f"{r['snapshot']} ({r['nimg'] / 1000:.2f} kimg): collapsed — "
+        f"{r['snapshot']} ({r['nimg'] / 1000:.2f} kimg): {snapshot_failure(r)} — "
         + ", ".join(
             f"{s} diversity {r[s]['diversity']:.2f} recall {r[s]['recall']:.2f}" for s in ref.spaces
         )
@@ -294,6 +320,16 @@ def score_snapshots(
     write_json(run / QUALITY, result)
     _note_in_summary(run, result)
     return result
+
+
+def unusable_reason(result: dict) -> str:
+    """Why no snapshot of a scored run is usable, in words (for tables and summaries)."""
+    reasons = {snapshot_failure(r) for r in result["snapshots"]} - {None}
+    if reasons == {"collapsed"}:
+        return "every snapshot collapsed"
+    if reasons == {"off the data"}:
+        return "no snapshot's samples are near the real data (recall ≈ 0)"
+    return "every snapshot collapsed or off the data"
 
 
 def _note_in_summary(run: Path, result: dict) -> None:
@@ -340,7 +376,7 @@ def format_snapshot_quality(result: dict) -> str:
         )
 
     for row in result["snapshots"]:
-        flag = "  collapsed" if row["collapsed"] else ""
+        flag = f"  {snapshot_failure(row)}" if row["collapsed"] else ""
         mark = " *" if row["snapshot"] == result["best"]["snapshot"] else ""
         cons = f" consistency {row['consistency']:.2f}" if "consistency" in row else ""
         lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{cons}{mark}{flag}")
@@ -350,6 +386,6 @@ def format_snapshot_quality(result: dict) -> str:
     best = result["best"]
     lines.append(
         f"best (*): {best['snapshot']} by {result['ranked_by']}; "
-        + ("usable" if result["usable"] else "NOT usable: every snapshot collapsed")
+        + ("usable" if result["usable"] else f"NOT usable: {unusable_reason(result)}")
     )
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from synthaug.config import parse_source
 from synthaug.gan.checkpoint import QUALITY
-from synthaug.quality.snapshots import primary_space
+from synthaug.quality.snapshots import primary_space, unusable_reason
 
 
 def _gan_runs(root: Path, config: dict) -> list[tuple[str, int, str, dict]]:
@@ -57,8 +57,8 @@ def gan_health_table(root: Path, config: dict) -> pd.DataFrame:
                 "diversity": best["diversity"],
                 "consistency": q["best"].get("consistency", np.nan),
                 "consistency held-out": q["held_out"].get("consistency", np.nan),
-                "usable": "yes" if q["usable"] else "NO (collapsed)",
-                "collapsed snapshots": len(q.get("warnings", [])),
+                "usable": "yes" if q["usable"] else f"NO ({unusable_reason(q)})",
+                "unusable snapshots": len(q.get("warnings", [])),
                 "D-won ticks": len(_training_warnings(root, dataset, fold, variant)),
             }
         )

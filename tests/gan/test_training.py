@@ -31,13 +31,15 @@ def _untrained(run: Path) -> LoadedGenerator:
     return LoadedGenerator(generator.eval(), info, run)
 
 
-def _train(store, tmp_path: Path, variant: str, kimg: float, **kw) -> Path:
+def _train(
+    store, tmp_path: Path, variant: str, kimg: float, preset: str = "cpu-micro", **kw
+) -> Path:
     out = tmp_path / f"run-{variant}"
     opts = TrainOptions(
         store=str(store.path),
         fold=0,
         variant=variant,
-        preset="cpu-micro",
+        preset=preset,
         kimg=kimg,
         out=str(out),
         **kw,
@@ -244,17 +246,7 @@ def test_preset_augmentation_settings_reach_the_run(toy_store, tmp_path, monkeyp
         GAN_PRESETS["cpu-micro"], name="aug-test", ada_p_init=0.4, ada_kimg=1e6, cutout=1.0
     )
     monkeypatch.setitem(GAN_PRESETS, "aug-test", fixed)
-    out = tmp_path / "run"
-    train(
-        TrainOptions(
-            store=str(toy_store.path),
-            fold=0,
-            variant="joint",
-            preset="aug-test",
-            kimg=0.05,
-            out=str(out),
-        )
-    )
+    out = _train(toy_store, tmp_path, "joint", kimg=0.05, preset="aug-test")
     rows = read_metrics(out)
     assert abs(rows[-1]["ada_p"] - 0.4) < 1e-3  # started at 0.4; ADA this slow leaves it there
     assert RunInfo.read(out).gan_preset().cutout == 1.0
@@ -272,17 +264,7 @@ def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
     monkeypatch.setitem(GAN_PRESETS, "wide-joint", wide)
     widths = {}
     for variant in ("joint", "mask"):
-        out = tmp_path / variant
-        train(
-            TrainOptions(
-                store=str(toy_store.path),
-                fold=0,
-                variant=variant,
-                preset="wide-joint",
-                kimg=0.02,
-                out=str(out),
-            )
-        )
+        out = _train(toy_store, tmp_path, variant, kimg=0.02, preset="wide-joint")
         widths[variant] = RunInfo.read(out).gan_preset().channel_base
         n_params = sum(p.numel() for p in load_generator(out).generator.parameters())
         widths[variant + "_params"] = n_params

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -187,13 +187,11 @@ def _validate(opts: TrainOptions) -> tuple[GanPreset, SliceStore]:
     if opts.precision is not None:
         if opts.precision not in ("fp32", "bf16"):
             raise SynthaugError(f"precision: {opts.precision!r} is not fp32 or bf16")
-        preset = GanPreset(**{**asdict(preset), "precision": opts.precision, "betas": preset.betas})
+        preset = replace(preset, precision=opts.precision)
     if opts.snapshot_kimg is not None:
         if opts.snapshot_kimg <= 0:
             raise SynthaugError(f"snapshot-kimg: must be positive, got {opts.snapshot_kimg}")
-        preset = GanPreset(
-            **{**asdict(preset), "snapshot_kimg": opts.snapshot_kimg, "betas": preset.betas}
-        )
+        preset = replace(preset, snapshot_kimg=opts.snapshot_kimg)
     if opts.kimg <= 0:
         raise SynthaugError(f"kimg: must be positive, got {opts.kimg}")
     store = SliceStore(opts.store)

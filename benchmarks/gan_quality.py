@@ -39,7 +39,8 @@ os.environ.setdefault("SYNTHAUG_QUIET", "1")
 
 import numpy as np  # noqa: E402
 
-from synthaug.config import GAN_PRESETS, PrepareOptions, gan_preset  # noqa: E402
+from synthaug.data.options import PrepareOptions  # noqa: E402
+from synthaug.gan.presets import GAN_PRESETS, gan_preset  # noqa: E402
 from synthaug.study.demo import FULL  # noqa: E402
 
 NEAR_IDENTICAL = 0.1
@@ -131,11 +132,11 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
     """Issue 6's figures for one trained run (see the module docstring)."""
     from synthaug.gan.sample import generate_slices, load_generator
     from synthaug.quality.consistency import consistency
-    from synthaug.quality.snapshots import score_snapshots
+    from synthaug.stages import chosen_snapshot, score_run
     from synthaug.viz import pair_grid, save_png
 
-    q = score_snapshots(run)
-    gen = load_generator(run)
+    q = score_run(run)
+    gen = load_generator(run, chosen_snapshot(run))
     variant = gen.info.variant
     split = store.split(0)
     train_x, train_y = store.arrays(split.train)
@@ -241,7 +242,7 @@ def main() -> None:
     import torch
 
     from synthaug.data.store import SliceStore
-    from synthaug.quality.consistency import train_reference_unet
+    from synthaug.seg.reference import train_reference_unet
 
     torch.set_num_threads(2)
     rows = []

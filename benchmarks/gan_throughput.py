@@ -2,6 +2,13 @@
 
     .venv/bin/python benchmarks/gan_throughput.py [--quick] [--variants joint mask]
                                                   [--profile joint] [--threads 2]
+    .venv/bin/python benchmarks/gan_throughput.py --ab [--repeats 3]
+
+``--ab`` decides CPU settings by measurement: training img/s of every combination of glibc's
+allocator (default / ``tune_cpu_allocator``) and Adam (plain / ``fused=True``), each in its own
+child process, interleaved ``--repeats`` times, for the reference configuration and for the
+demo's ``cpu-tiny`` networks; prints medians and ratios to the plain setting measured in the
+same run.
 
 Fixed comparison configuration: 64x64, C=3 modalities, K=2 classes (joint G emits 5
 channels), channel_base 2048, channel_max 128 (widths 128,128,128,64,32 at 4..64 px),
@@ -68,7 +75,25 @@ CONFIG = {
     "r1_interval": 16,
     "pl_interval": 4,
     "ada_p": 0.2,
+    "fused_adam": True,
 }
+
+
+def cpu_tiny_config(variant: str) -> dict:
+    """The demo's cpu-tiny networks (tissue phantom: C=3, K=5) in this benchmark's terms."""
+    from synthaug.gan.presets import gan_preset
+
+    p = gan_preset("cpu-tiny").for_variant(variant)
+    return {
+        **CONFIG,
+        "num_classes": 5,
+        "channel_base": p.channel_base,
+        "channel_max": p.channel_max,
+        "z_dim": p.z_dim,
+        "w_dim": p.w_dim,
+        "mapping_layers": p.mapping_layers,
+        "batch": p.batch,
+    }
 
 
 def timings(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -152,8 +177,8 @@ def count_flops(fn: Callable[[], object]) -> int:
 class Trainer:
     """The full training step of the benchmark (the same calls a training loop makes)."""
 
-    def __init__(self, variant: str) -> None:
-        cfg = CONFIG
+    def __init__(self, variant: str, cfg: dict | None = None) -> None:
+        cfg = self.cfg = cfg or CONFIG
         res, c, k, batch = (
             cfg["resolution"],
             cfg["num_modalities"],
@@ -187,8 +212,9 @@ class Trainer:
         )
         d_lr, d_betas = lazy_regularization_adam(cfg["lr"], cfg["betas"], cfg["r1_interval"])
         g_lr, g_betas = lazy_regularization_adam(cfg["lr"], cfg["betas"], cfg["pl_interval"])
-        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, fused=True)
-        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, fused=True)
+        fused = cfg["fused_adam"]
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, fused=fused)
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, fused=fused)
         # A fixed pool of "real" data: smooth random images and blob masks.
         pool = 64
         images = torch.nn.functional.avg_pool2d(torch.randn(pool, c, res, res), 5, 1, 2)
@@ -199,12 +225,12 @@ class Trainer:
         self.cur_nimg = 0
 
     def batch(self) -> tuple[torch.Tensor | None, torch.Tensor]:
-        idx = torch.randint(0, self.images.shape[0], (CONFIG["batch"],))
+        idx = torch.randint(0, self.images.shape[0], (self.cfg["batch"],))
         images = None if self.spec.variant == "mask" else self.images[idx]
         return images, self.labels[idx]
 
     def step(self) -> None:
-        batch = CONFIG["batch"]
+        batch = self.cfg["batch"]
         images, labels = self.batch()
         loss = self.loss
         self.d_opt.zero_grad(set_to_none=True)
@@ -227,12 +253,12 @@ class Trainer:
 
     def window(self) -> None:
         """16 steps: exactly one R1 step and four path-length steps."""
-        for _ in range(CONFIG["r1_interval"]):
+        for _ in range(self.cfg["r1_interval"]):
             self.step()
 
     def generate(self) -> torch.Tensor:
         n = CONFIG["gen_batch"]
-        z = torch.randn(n, CONFIG["z_dim"])
+        z = torch.randn(n, self.cfg["z_dim"])
         cond = None
         if self.spec.g_cond_channels:
             idx = torch.randint(0, self.labels.shape[0], (n,))
@@ -287,6 +313,54 @@ def run_child(variant: str, quick: bool, threads: int, tune_allocator: bool) -> 
     }
 
 
+def run_ab_child(
+    variant: str, config: str, fused: bool, tune_allocator: bool, threads: int
+) -> dict:
+    """Training img/s of one setting (median of 3 windows after a warm-up window)."""
+    if tune_allocator:
+        tune_cpu_allocator()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = {**(CONFIG if config == "reference" else cpu_tiny_config(variant)), "fused_adam": fused}
+    trainer = Trainer(variant, cfg)
+    with OthersCpuShare() as others:
+        times = timings(trainer.window, 3, warmup=1)
+    images = cfg["r1_interval"] * cfg["batch"]
+    return {"img_s": images / statistics.median(times), "others": others.share}
+
+
+def run_ab(variants: list[str], repeats: int, threads: int) -> None:
+    settings = [
+        ("glibc, Adam", False, False),
+        ("glibc, fused Adam", False, True),
+        ("tuned, Adam", True, False),
+        ("tuned, fused Adam", True, True),
+    ]
+    print(f"torch {torch.__version__}, {threads} threads; training img/s, median of {repeats} "
+          "interleaved child runs (each the median of 3 windows of 16 steps)")  # fmt: skip
+    print(f"{'config':<10}{'variant':<13}" + "".join(f"{name:>20}" for name, _, _ in settings))
+    for config in ("reference", "cpu-tiny"):
+        for variant in variants:
+            found: dict[str, list[float]] = {name: [] for name, _, _ in settings}
+            others = []
+            for _ in range(repeats):
+                for name, tuned, fused in settings:
+                    cmd = [sys.executable, __file__, "--ab-child", variant, "--config", config,
+                           "--threads", str(threads)]  # fmt: skip
+                    cmd += ["--fused"] if fused else []
+                    cmd += [] if tuned else ["--no-tune-allocator"]
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                    r = json.loads(out.strip().splitlines()[-1])
+                    found[name].append(r["img_s"])
+                    others.append(r["others"])
+            base = statistics.median(found[settings[0][0]])
+            cells = "".join(
+                f"{statistics.median(v):>11.1f} ({statistics.median(v) / base:4.2f}x)"
+                for v in found.values()
+            )
+            print(f"{config:<10}{variant:<13}{cells}   others {max(others):.0%}", flush=True)
+
+
 def run_profile(variant: str, threads: int, tune_allocator: bool, rows: int = 25) -> None:
     from torch.profiler import ProfilerActivity, profile
 
@@ -320,7 +394,20 @@ def main() -> None:
         help="leave glibc's mmap threshold alone (shows what tune_cpu_allocator buys)",
     )
     parser.add_argument("--child", metavar="VARIANT", help=argparse.SUPPRESS)
+    parser.add_argument("--ab", action="store_true", help="allocator × fused-Adam comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="--ab: interleaved repeats")
+    parser.add_argument("--ab-child", metavar="VARIANT", help=argparse.SUPPRESS)
+    parser.add_argument("--config", default="reference", help=argparse.SUPPRESS)
+    parser.add_argument("--fused", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.ab_child:
+        r = run_ab_child(args.ab_child, args.config, args.fused, args.tune_allocator, args.threads)
+        print(json.dumps(r))
+        return
+    if args.ab:
+        run_ab(args.variants, args.repeats, args.threads)
+        return
 
     if args.profile:
         run_profile(args.profile, args.threads, args.tune_allocator)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 os.environ.setdefault("SYNTHAUG_QUIET", "1")
 
-from synthaug.config import PrepareOptions  # noqa: E402
 from synthaug.data import make_phantom, prepare  # noqa: E402
+from synthaug.data.options import PrepareOptions  # noqa: E402
 
 
 def peak_rss_gb() -> float:

@@ -37,11 +37,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from synthaug.config import PrepareOptions  # noqa: E402
 from synthaug.data import SliceStore, make_phantom, prepare  # noqa: E402
-from synthaug.quality.consistency import train_reference_unet  # noqa: E402
+from synthaug.data.options import PrepareOptions  # noqa: E402
 from synthaug.quality.evaluate import evaluate_quality  # noqa: E402
 from synthaug.quality.features import load_or_train_domain_encoder  # noqa: E402
+from synthaug.seg.reference import train_reference_unet  # noqa: E402
 
 
 def build_store(workdir: Path, patients: int) -> tuple[SliceStore, float]:

@@ -1,4 +1,4 @@
-"""Shared test setup: quiet progress bars, fixture builders on the path, CLI runner helpers."""
+"""Shared test setup: quiet progress bars, shared stores, CLI runner helpers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ import pytest
 
 os.environ["SYNTHAUG_QUIET"] = "1"  # no progress bars, also in subprocesses
 
-TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
-
-from data_fixtures import exact_options, make_cases, write_msd  # noqa: E402
+from tests.helpers.data import exact_options, make_cases, write_msd  # noqa: E402
+from tests.helpers.toy import make_toy_store  # noqa: E402
 
 
 @dataclass
@@ -66,3 +63,15 @@ def tiny_store(tmp_path_factory, tiny_msd):
 
     out = tmp_path_factory.mktemp("tiny_store") / "store"
     return prepare(tiny_msd, out, exact_options())
+
+
+@pytest.fixture(scope="session")
+def toy_store(tmp_path_factory):
+    """A 32×32 two-channel, three-class toy store (10 patients × 6 slices, 2 folds); read-only."""
+    return make_toy_store(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.fixture(scope="session")
+def study_store(tmp_path_factory):
+    """A toy store for study tests: 8 patients, 2 folds (read-only)."""
+    return make_toy_store(tmp_path_factory.mktemp("study_toy"), patients=8, slices=6, folds=2)

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_fixtures import (
+from synthaug.data import prepare
+from synthaug.errors import DatasetError, SynthaugError
+from tests.helpers.data import (
     BRATS_FILES,
     Case,
     dataset_json,
@@ -31,8 +33,6 @@ from data_fixtures import (
     write_nifti,
     write_nnunet,
 )
-from synthaug.data import prepare
-from synthaug.errors import DatasetError, SynthaugError
 
 
 @dataclass

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from data_fixtures import leftovers
 from synthaug import __version__
 from synthaug.data import SliceStore
 from synthaug.data.splits import kfold_splits
+from tests.helpers.data import leftovers
 
 
 def _run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:

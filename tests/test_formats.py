@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_fixtures import (
+from synthaug.data import SliceStore, load_dataset, prepare
+from synthaug.data.formats import detect_layout
+from synthaug.errors import DatasetError
+from tests.helpers.data import (
     SHAPE,
     Case,
     bright_expected,
@@ -21,9 +24,6 @@ from data_fixtures import (
     write_msd,
     write_nnunet,
 )
-from synthaug.data import SliceStore, load_dataset, prepare
-from synthaug.data.formats import detect_layout
-from synthaug.errors import DatasetError
 
 RES = max(SHAPE[:2])
 

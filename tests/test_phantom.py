@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_fixtures import leftovers
-from synthaug.config import PrepareOptions
 from synthaug.data import load_dataset, make_phantom, prepare
+from synthaug.data.options import PrepareOptions
 from synthaug.data.phantom import MODALITIES, TASKS, dataset_json, make_patient
 from synthaug.errors import SynthaugError
+from tests.helpers.data import leftovers
 
 
 def _read(root: Path, case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

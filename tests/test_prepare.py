@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_fixtures import (
+from synthaug.data import SliceStore, prepare
+from synthaug.data.options import PrepareOptions
+from synthaug.errors import StoreError, SynthaugError
+from tests.helpers.data import (
     SHAPE,
     Case,
     exact_options,
@@ -25,9 +28,6 @@ from data_fixtures import (
     write_nifti,
     write_nnunet,
 )
-from synthaug.config import PrepareOptions
-from synthaug.data import SliceStore, prepare
-from synthaug.errors import StoreError, SynthaugError
 
 # -- alignment: a bright ellipsoid exactly where label == 1 ------------------------------------
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_fixtures import exact_options
 from synthaug.data import prepare
 from synthaug.data.splits import kfold_splits
 from synthaug.errors import SynthaugError
+from tests.helpers.data import exact_options
 
 IDS = [f"patient_{i:02d}" for i in range(23)]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -75,10 +74,10 @@ def phantom(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
 ) -> None:
     """Build the embedded semi-synthetic brain MRI dataset offline (MNI152 from nilearn)."""
-    from synthaug.data.phantom import make_phantom
+    from synthaug.stages import build_phantom
 
     t0 = time.perf_counter()
-    path = make_phantom(
+    path = build_phantom(
         out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite
     )
     console.print(
@@ -127,8 +126,8 @@ def prepare(
     ] = False,
 ) -> None:
     """Check, normalise and slice a dataset into a slice store with patient-level folds."""
-    from synthaug.config import PrepareOptions
-    from synthaug.data.prepare import prepare as run_prepare
+    from synthaug.data.options import PrepareOptions
+    from synthaug.stages import prepare_dataset
 
     opts = PrepareOptions(
         resolution=resolution,
@@ -148,8 +147,7 @@ def prepare(
         workers=workers,
     )
     t0 = time.perf_counter()
-    store = run_prepare(dataset, out, opts, overwrite=overwrite)
-    s = store.summary()
+    s = prepare_dataset(dataset, out, opts, overwrite=overwrite).summary
     console.print(
         f"prepare: {s['patients']} patients, {s['slices']} slices of {s['resolution']}×{s['resolution']}, "
         f"channels {s['modalities']}, labels {s['labels']}, {s['folds']} folds → {out} "
@@ -205,39 +203,37 @@ def train_gan(
     """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
     import torch
 
-    from synthaug.gan.train import TrainOptions, train
+    from synthaug.quality.snapshots import format_snapshot_quality
+    from synthaug.stages import TrainRequest, train_generator
+    from synthaug.stages.train_generator import is_main_process
 
     if threads:
         torch.set_num_threads(threads)
-    run = train(
-        TrainOptions(
-            store=str(store),
-            fold=fold,
-            variant=variant,
-            preset=preset,
-            kimg=kimg,
-            out=str(out),
-            resume=resume,
-            seed=seed,
-            snapshot_kimg=snapshot_kimg,
-            device=device,
-            precision=precision,
-        )
+    request = TrainRequest(
+        store=str(store),
+        fold=fold,
+        variant=variant,
+        out=str(out),
+        preset=preset,
+        kimg=kimg,
+        seed=seed,
+        resume=resume,
+        snapshot_kimg=snapshot_kimg,
+        device=device,
+        precision=precision,
     )
-    if os.environ.get("RANK", "0") != "0":
+    result = train_generator(request, "stylegan2", score=quality, tolerate_score_errors=True)
+    if not is_main_process():
         return  # under torchrun only rank 0 writes artifacts and reports
-    summary = json.loads((run / "summary.json").read_text())
+    health = result.health
     console.print(
-        f"train-gan: {variant} reached {summary['kimg']:.2f} kimg at {summary['img_per_s']:.1f} img/s → {run} "
-        f"(samples: {run / 'grids'})"
+        f"train-gan: {variant} reached {health.nimg / 1000:.2f} kimg at "
+        f"{health.images_per_second:.1f} img/s → {result.run} (samples: {result.run / 'grids'})"
     )
-    if quality:
-        from synthaug.quality.snapshots import format_snapshot_quality, score_snapshots
-
-        try:
-            typer.echo(format_snapshot_quality(score_snapshots(run)))
-        except SynthaugError as exc:  # the run itself is fine; say why it was not scored
-            console.print(f"[yellow]warning:[/] snapshots not scored: {escape(str(exc))}")
+    if result.scores is not None:
+        typer.echo(format_snapshot_quality(result.scores))
+    elif result.score_error:  # the run itself is fine; say why it was not scored
+        console.print(f"[yellow]warning:[/] snapshots not scored: {escape(result.score_error)}")
 
 
 @app.command()
@@ -272,36 +268,36 @@ def generate(
     ] = 20.0,
 ) -> None:
     """Sample synthetic patients (S slices each, S = median real slice count) as an MSD dataset."""
-    from synthaug.config import parse_filter
-    from synthaug.gan.sample import generate as run_generate
-    from synthaug.gan.sample import make_consistency_filter
+    from synthaug.stages import GenerateOptions
+    from synthaug.stages import generate as run_generate
 
-    keep = None
-    if filter is not None:
-        keep = make_consistency_filter(
-            run, parse_filter(filter), reference_unet, unet_preset, max_factor
+    result = run_generate(
+        GenerateOptions(
+            run=str(run),
+            source=source,
+            patients=patients,
+            out=str(out),
+            mask_run=str(mask_run) if mask_run else None,
+            seed=seed,
+            truncation=truncation,
+            overwrite=overwrite,
+            snapshot=str(snapshot) if snapshot else None,
+            filter=filter,
+            reference_unet=str(reference_unet) if reference_unet else None,
+            unet_preset=unet_preset,
+            max_factor=max_factor,
         )
-    path = run_generate(
-        run,
-        source,
-        patients,
-        out,
-        seed=seed,
-        mask_run=mask_run,
-        truncation_psi=truncation,
-        overwrite=overwrite,
-        snapshot=snapshot,
-        consistency_filter=keep,
     )
+    kept = result.filter
     accepted = (
-        f"; filter {filter} accepted {keep.accepted} of {keep.generated} pairs "
-        f"({keep.acceptance_rate:.1%})"
-        if keep
+        f"; filter {filter} accepted {kept['accepted']} of {kept['generated']} pairs "
+        f"({kept['acceptance_rate']:.1%})"
+        if kept
         else ""
     )
     console.print(
-        f"generate: {patients} synthetic patients ({source}) → {path} "
-        f"(preview: {path / 'preview.png'}){accepted}"
+        f"generate: {patients} synthetic patients ({source}) → {result.path} "
+        f"(preview: {result.preview}){accepted}"
     )
 
 
@@ -333,30 +329,25 @@ def quality(
     ] = None,
 ) -> None:
     """FID/KID per modality and joint, precision/recall, mask–image consistency, label statistics."""
-    from synthaug.atomic import write_json
-    from synthaug.data.store import SliceStore
-    from synthaug.quality.consistency import load_unet
-    from synthaug.quality.evaluate import evaluate_quality, format_quality, synthetic_arrays
+    from synthaug.quality.evaluate import format_quality
+    from synthaug.stages import AssessOptions, assess_synthetic
 
-    slice_store = SliceStore(store)
-    images, labels = synthetic_arrays(synthetic, slice_store, limit=patients)
-    result = evaluate_quality(
-        slice_store,
-        fold,
-        images,
-        labels,
-        extractor=extractor,
-        cache_dir=cache or slice_store.cache_dir,
-        inception_weights=inception_weights,
-        reference_unet=load_unet(reference_unet, slice_store, unet_preset)
-        if reference_unet
-        else None,
-        unet_preset=unet_preset,
+    (result,) = assess_synthetic(
+        AssessOptions(
+            store=str(store),
+            fold=fold,
+            synthetic=(str(synthetic),),
+            outs=(str(out),),
+            extractor=extractor,
+            inception_weights=str(inception_weights) if inception_weights else None,
+            patients=patients,
+            reference_unet=str(reference_unet) if reference_unet else None,
+            unet_preset=unet_preset,
+            cache=str(cache) if cache else None,
+        )
     )
-    result["synthetic"] = str(synthetic.resolve())
-    write_json(out, result)
-    typer.echo(format_quality(result))
-    console.print(f"quality: → {out}")
+    typer.echo(format_quality(result.metrics))
+    console.print(f"quality: → {result.out}")
 
 
 @app.command("quality-snapshots")
@@ -368,11 +359,13 @@ def quality_snapshots(
     ] = None,
 ) -> None:
     """In-domain FID/KID, precision/recall and diversity at every snapshot; picks the best."""
-    from synthaug.quality.snapshots import format_snapshot_quality, score_snapshots
+    from synthaug.quality.snapshots import format_snapshot_quality
+    from synthaug.stages import score_run
+    from synthaug.stages.train_generator import SNAPSHOT_SCORES
 
-    result = score_snapshots(run, samples=samples)
+    result = score_run(run, samples=samples)
     typer.echo(format_snapshot_quality(result))
-    console.print(f"quality-snapshots: → {run / 'quality.json'}")
+    console.print(f"quality-snapshots: → {run / SNAPSHOT_SCORES}")
 
 
 @app.command("train-seg")
@@ -402,9 +395,9 @@ def train_seg_cmd(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Train a MONAI U-Net on real (+ n synthetic) patients; report Dice on real test patients."""
-    from synthaug.seg.train import SegOptions, train_seg
+    from synthaug.stages import SegOptions, train_unet
 
-    r = train_seg(
+    r = train_unet(
         SegOptions(
             store=str(store),
             fold=fold,
@@ -419,8 +412,8 @@ def train_seg_cmd(
         )
     )
     console.print(
-        f"train-seg: mean foreground Dice on {len({x['patient'] for x in r['test']})} real test patients "
-        f"= {r['test_mean_dice']:.4f} (best step {r['best_step']}) → {out / 'results.json'}"
+        f"train-seg: mean foreground Dice on {r.test_patients} real test patients "
+        f"= {r.test_mean_dice:.4f} (best step {r.best_step}) → {r.out / 'results.json'}"
     )
 
 

@@ -28,10 +28,6 @@ LABEL_COLOURS = np.array(
 )
 
 
-def label_colour(label: int) -> np.ndarray:
-    return LABEL_COLOURS[label % len(LABEL_COLOURS) if label else 0]
-
-
 def overlay(gray: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Grey image [H, W] in [0, 1] with labels [H, W] blended in colour → RGB [H, W, 3]."""
     rgb = np.repeat(gray[..., None], 3, axis=-1)
@@ -87,3 +83,11 @@ def save_pair_grid(
     path: Path, images: np.ndarray, masks: np.ndarray, columns: int | None = None
 ) -> None:
     save_png(path, pair_grid(images, masks, columns), scale=2 if images.shape[-1] <= 64 else 1)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib Figure as PNG, atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    with atomic_file(Path(path)) as handle:
+        handle.write(buffer.getvalue())

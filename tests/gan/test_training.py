@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from toy import CLASS_MEANS
 
+from synthaug.data.store import class_frequencies
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots, load_torch, read_metrics
-from synthaug.gan.data import class_frequencies
+from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots, read_metrics
 from synthaug.gan.run import RunInfo
 from synthaug.gan.sample import LoadedGenerator, generate_slices, load_generator
 from synthaug.gan.train import TrainOptions, train
+from synthaug.torch_io import load_torch
+from tests.helpers.toy import CLASS_MEANS
 
 
 def _untrained(run: Path) -> LoadedGenerator:
@@ -240,7 +241,7 @@ def test_preset_augmentation_settings_reach_the_run(toy_store, tmp_path, monkeyp
     """A preset's starting ADA p and cutout strength are what the run trains with."""
     import dataclasses
 
-    from synthaug.config import GAN_PRESETS
+    from synthaug.gan.presets import GAN_PRESETS
 
     fixed = dataclasses.replace(
         GAN_PRESETS["cpu-micro"], name="aug-test", ada_p_init=0.4, ada_kimg=1e6, cutout=1.0
@@ -257,7 +258,7 @@ def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
     rebuilds) the width it trained with, the other variants keep the preset's."""
     import dataclasses
 
-    from synthaug.config import GAN_PRESETS
+    from synthaug.gan.presets import GAN_PRESETS
 
     micro = GAN_PRESETS["cpu-micro"]
     wide = dataclasses.replace(micro, name="wide-joint", variant_channel_base={"joint": 1024})
@@ -270,3 +271,13 @@ def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
         widths[variant + "_params"] = n_params
     assert widths["joint"] == 1024 and widths["mask"] == micro.channel_base
     assert widths["joint_params"] > widths["mask_params"]
+
+
+def test_training_warns_when_d_wins_outright():
+    from synthaug.gan.train import health_warning
+
+    healthy = {"kimg": 1.0, "d_main": 0.9, "real_logits": 0.4, "fake_logits": -0.3, "ada_p": 0.1}
+    assert health_warning(healthy) is None
+    won = {**healthy, "d_main": 0.02, "real_logits": 6.0, "fake_logits": -7.5}
+    message = health_warning(won)
+    assert message and "1.00 kimg" in message and "+6.0" in message and "-7.5" in message

@@ -18,17 +18,13 @@ import pytest
 import torch
 from scipy import ndimage
 
-from gan.toy import make_toy_store
 from synthaug.errors import SynthaugError
 from synthaug.quality import features as features_mod
-from synthaug.quality.consistency import (
-    consistency,
-    consistency_dice,
-    reference_unet_dir,
-    train_reference_unet,
-)
+from synthaug.quality.consistency import consistency, consistency_dice
 from synthaug.quality.evaluate import evaluate_quality, feature_metrics
 from synthaug.quality.features import DomainEncoderConfig, DomainExtractor, get_extractor
+from synthaug.seg.reference import reference_unet_dir, train_reference_unet
+from tests.helpers.toy import make_toy_store
 
 # Tiny but real: trains in about a second per encoder on one core.
 CONFIG = DomainEncoderConfig(widths=(8, 16, 32), steps=80, batch=16, lr=5e-3, bn_samples=128)
@@ -246,7 +242,7 @@ class _PixelStats:
 
     comparable_to_published = True
 
-    def __init__(self, weights=None, device="cpu") -> None:
+    def __init__(self, weights=None, channels=None, device="cpu") -> None:
         self.dim = 4
 
     def __call__(self, images) -> np.ndarray:
@@ -267,9 +263,7 @@ class _PixelStats:
 
 
 def test_evaluate_quality_with_inception_wiring(toy, monkeypatch) -> None:
-    import synthaug.quality.evaluate as evaluate_mod
-
-    monkeypatch.setattr(evaluate_mod, "InceptionExtractor", _PixelStats)
+    monkeypatch.setattr(features_mod, "InceptionExtractor", _PixelStats)
     held_x, held_y = toy["held"]
     report = evaluate_quality(
         toy["store"],

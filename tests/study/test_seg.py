@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from synthaug.config import seg_preset
 from synthaug.data.synthetic import SyntheticPatient, write_synthetic_dataset
 from synthaug.errors import SynthaugError
 from synthaug.seg.evaluate import evaluate_patients, mean_foreground_dice, patient_dice
 from synthaug.seg.network import build_unet
+from synthaug.seg.presets import seg_preset
 from synthaug.seg.train import SegOptions, train_seg
 
 

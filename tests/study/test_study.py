@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -16,7 +17,9 @@ import pytest
 import yaml
 
 from synthaug.errors import SynthaugError
+from synthaug.stages.sources import GeneratorRef
 from synthaug.study.config import load_study, parse_study
+from synthaug.study.layout import StudyLayout
 from synthaug.study.report import make_report
 from synthaug.study.runner import read_results, run_study
 
@@ -101,14 +104,14 @@ def test_gan_kimg_per_variant(study_store, tmp_path):
     kimg = {"joint": 0.5, "mask": 0.25, "conditional": 1.5}
     config = parse_study(_config(study_store, gan={"preset": "cpu-micro", "kimg": kimg}))
     plan = plan_study(config, tmp_path)
-    assert {job.variant: job.kimg for job in plan.gans} == {"joint": 0.5, "conditional": 1.5}
+    kimgs = {job.request.variant: job.request.kimg for job in plan.generators}
+    assert kimgs == {"joint": 0.5, "conditional": 1.5}
 
 
 def test_quality_needs_validation_patients(tmp_path):
-    from toy import write_toy_msd
-
-    from synthaug.config import PrepareOptions
     from synthaug.data import prepare
+    from synthaug.data.options import PrepareOptions
+    from tests.helpers.toy import write_toy_msd
 
     opts = PrepareOptions(
         resolution=32, folds=2, normalization=["none"], crop="none", workers=1, val_fraction=0.0
@@ -214,12 +217,17 @@ def test_ray_executor_on_a_local_instance(study_store, finished_study, tmp_path)
     pd.testing.assert_frame_equal(on_ray.reset_index(drop=True), local.reset_index(drop=True))
 
 
-def test_report_files_exist_and_links_resolve(finished_study, tmp_path):
+def test_report_files_exist_and_links_resolve(study_store, finished_study, tmp_path):
     html_path = make_report(finished_study, tmp_path / "report")
     text = html_path.read_text()
     links = re.findall(r"src='([^']+)'", text)
     assert "dice_vs_n.png" in links
-    assert any(link.startswith("samples-toy-") for link in links)
+    # A sample grid for the real data and for every source, the filtered one included.
+    config = parse_study(_config(study_store))
+    for spec in config.source_specs():
+        assert f"samples-toy-{spec.slug}.png" in links, spec.name
+        assert html.escape(f"synthetic pairs from {spec.name}") in text
+    assert "samples-toy-real.png" in links
     for link in links:
         assert (html_path.parent / link).stat().st_size > 0, link
     md = (html_path.parent / "report.md").read_text()
@@ -237,7 +245,8 @@ def test_report_files_exist_and_links_resolve(finished_study, tmp_path):
 def test_study_scores_generators_and_synthetic_sets(finished_study):
     root = finished_study.parent
     for variant in ("joint", "conditional"):
-        q = json.loads((root / "gans" / "toy" / "fold0" / variant / "quality.json").read_text())
+        run = StudyLayout(root).generator_run("toy", 0, GeneratorRef("stylegan2", variant))
+        q = json.loads((run / "quality.json").read_text())
         assert q["snapshots"] and q["best"]["snapshot"]
     slug = "real-mask-conditional.consistency-ge-0"
     meta = json.loads((root / "synthetic" / "toy" / "fold0" / slug / "dataset.json").read_text())
@@ -277,5 +286,5 @@ def test_paper_config_is_valid_once_stores_exist(study_store, tmp_path):
     for entry in raw["datasets"]:
         entry["store"] = str(study_store.path)
     config = parse_study(raw)
-    assert config.gan["preset"] == "gpu-256" and config.folds == [0, 1, 2, 3, 4]
-    assert config.variants() == ["joint", "mask", "conditional"]
+    assert config.gan.preset == "gpu-256" and config.folds == [0, 1, 2, 3, 4]
+    assert [g.variant for g in config.generators()] == ["joint", "mask", "conditional"]

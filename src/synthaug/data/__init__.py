@@ -1,7 +1,7 @@
 """Data: dataset layouts on disk, preprocessing, the slice store, splits and the phantom."""
 
-from synthaug.config import PrepareOptions
 from synthaug.data.formats import CaseSpec, DatasetSpec, load_dataset
+from synthaug.data.options import PrepareOptions
 from synthaug.data.phantom import make_phantom
 from synthaug.data.prepare import prepare
 from synthaug.data.store import SliceStore, Split

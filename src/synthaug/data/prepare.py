@@ -12,8 +12,8 @@ import numpy as np
 
 from synthaug import __version__
 from synthaug.atomic import atomic_dir, write_json
-from synthaug.config import PrepareOptions
 from synthaug.data.formats import CaseSpec, DatasetSpec, load_dataset
+from synthaug.data.options import PrepareOptions
 from synthaug.data.preprocess import PreparedCase, methods_for, prepare_case
 from synthaug.data.splits import kfold_splits
 from synthaug.data.store import METADATA, STORE_FORMAT, STORE_VERSION, SliceStore

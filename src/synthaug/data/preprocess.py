@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from synthaug.config import AXES, PrepareOptions
 from synthaug.data.formats import CaseSpec
+from synthaug.data.options import AXES, PrepareOptions
 from synthaug.data.volumes import Volume, geometry_mismatch
 from synthaug.errors import DatasetError
 
@@ -146,6 +146,47 @@ def _pad_center(stack: np.ndarray, size: int, value: float) -> np.ndarray:
     return out
 
 
+def _select_slices(
+    img: np.ndarray, lab: np.ndarray, positions: np.ndarray, opts: PrepareOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crop to the foreground box, drop edge and (optionally) empty slices."""
+    if opts.crop == "foreground":
+        content = (img > BACKGROUND_VALUE + 1e-6).any(axis=-1) | (lab > 0)
+        if content.any():
+            box = _bbox(content)
+            img, lab, positions = img[box], lab[box], positions[box[0]]
+    if opts.drop_edge > 0:
+        n_drop = int(round(opts.drop_edge * img.shape[0]))
+        if n_drop > 0 and img.shape[0] > 2 * n_drop:
+            img, lab, positions = (
+                img[n_drop:-n_drop],
+                lab[n_drop:-n_drop],
+                positions[n_drop:-n_drop],
+            )
+    if opts.drop_empty:
+        keep = (lab > 0).any(axis=(1, 2))
+        img, lab, positions = img[keep], lab[keep], positions[keep]
+    return img, lab, positions
+
+
+def _resample(
+    img: np.ndarray, lab: np.ndarray, pixel_rc: tuple[float, float], res: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Slices [S, H, W, C] and labels [S, H, W] onto an isotropic res × res grid (images
+    linear with anti-aliasing, labels nearest): images [S, C, R, R] float16, labels uint8 and
+    the field of view in mm."""
+    h, w = img.shape[1:3]
+    fov = max(h * pixel_rc[0], w * pixel_rc[1])
+    zoom_rc = (pixel_rc[0] * res / fov, pixel_rc[1] * res / fov)
+    channels = [
+        _pad_center(_resize_inplane(img[..., c], zoom_rc, 1, True), res, BACKGROUND_VALUE)
+        for c in range(img.shape[-1])
+    ]
+    out_img = np.clip(np.stack(channels, axis=1), -1.0, 1.0).astype(np.float16)
+    out_lab = _pad_center(_resize_inplane(lab, zoom_rc, 0, False), res, 0).astype(np.uint8)
+    return out_img, out_lab, fov
+
+
 def prepare_case(
     case: CaseSpec,
     modalities: list[str],
@@ -182,37 +223,14 @@ def prepare_case(
     lab = _to_slices_first(labels, axis)  # [S, H, W]
     positions = np.arange(img.shape[0])
 
-    if opts.crop == "foreground":
-        content = (img > BACKGROUND_VALUE + 1e-6).any(axis=-1) | (lab > 0)
-        if content.any():
-            box = _bbox(content)
-            img, lab, positions = img[box], lab[box], positions[box[0]]
-    if opts.drop_edge > 0:
-        n_drop = int(round(opts.drop_edge * img.shape[0]))
-        if n_drop > 0 and img.shape[0] > 2 * n_drop:
-            img, lab, positions = (
-                img[n_drop:-n_drop],
-                lab[n_drop:-n_drop],
-                positions[n_drop:-n_drop],
-            )
-    if opts.drop_empty:
-        keep = (lab > 0).any(axis=(1, 2))
-        img, lab, positions = img[keep], lab[keep], positions[keep]
+    img, lab, positions = _select_slices(img, lab, positions, opts)
     if img.shape[0] == 0:
         raise DatasetError(
             f"{where}: no slice left after cropping/dropping (empty image or label?)"
         )
 
-    h, w = img.shape[1:3]
-    fov = max(h * pixel_rc[0], w * pixel_rc[1])
+    out_img, out_lab, fov = _resample(img, lab, pixel_rc, opts.resolution)
     res = opts.resolution
-    zoom_rc = (pixel_rc[0] * res / fov, pixel_rc[1] * res / fov)
-    channels = [
-        _pad_center(_resize_inplane(img[..., c], zoom_rc, 1, True), res, BACKGROUND_VALUE)
-        for c in range(n_channels)
-    ]
-    out_img = np.clip(np.stack(channels, axis=1), -1.0, 1.0).astype(np.float16)
-    out_lab = _pad_center(_resize_inplane(lab, zoom_rc, 0, False), res, 0).astype(np.uint8)
     meta = {
         "id": case.case_id,
         "images": [str(p) for p in case.image_paths],

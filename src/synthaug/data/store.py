@@ -28,6 +28,16 @@ METADATA = "store.json"
 ARRAYS = ("images.npy", "labels.npy", "positions.npy")
 
 
+def class_frequencies(labels: np.ndarray, num_classes: int, chunk: int = 4096) -> np.ndarray:
+    """Fraction of the pixels of equal-sized label slices [N, H, W] in each class → [K]
+    (counted in chunks, so a memory-mapped store is never copied whole)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for start in range(0, len(labels), chunk):
+        part = np.asarray(labels[start : start + chunk]).ravel()
+        counts += np.bincount(part, minlength=num_classes)[:num_classes]
+    return counts / max(1, counts.sum())
+
+
 @dataclass(frozen=True)
 class Split:
     """Patient ids of one fold."""
@@ -156,8 +166,7 @@ class SliceStore:
     def label_frequencies(self, patients: list[str] | None = None) -> np.ndarray:
         """Fraction of pixels per class, [K]."""
         labels = self.labels if patients is None else self.labels[self.indices(patients)]
-        counts = np.bincount(np.asarray(labels).ravel(), minlength=self.num_classes)
-        return counts / max(1, counts.sum())
+        return class_frequencies(labels, self.num_classes)
 
     def summary(self) -> dict:
         return {

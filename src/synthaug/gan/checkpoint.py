@@ -8,16 +8,13 @@ A run directory::
     snapshots/gema-NNNNNNNNN.pt  G_ema weights at each snapshot (N… = images seen)
     grids/fakes-NNNNNNNNN.png    uncurated samples at each snapshot; grids/reals.png
     metrics.jsonl            one JSON object per logging interval
+    summary.json             written when a training call ends: images seen, speed, warnings
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from synthaug.atomic import atomic_file
 from synthaug.errors import SynthaugError
@@ -27,31 +24,7 @@ CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_DIR = "snapshots"
 GRID_DIR = "grids"
 METRICS = "metrics.jsonl"
-QUALITY = "quality.json"  # per-snapshot quality and the best snapshot (quality/snapshots.py)
-
-
-def save_torch(path: Path, obj: Any) -> None:
-    """torch.save into a temporary file, then rename: a kill never leaves a partial checkpoint."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    with atomic_file(Path(path)) as handle:
-        handle.write(buffer.getbuffer())
-
-
-def load_torch(path: Path) -> dict:
-    """Load a checkpoint, turning a missing or corrupt file into one clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise SynthaugError(f"{path}: checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a damaged zip/pickle
-        raise SynthaugError(
-            f"{path}: corrupt checkpoint ({type(exc).__name__}: {str(exc)[:120]})"
-        ) from exc
-    if not isinstance(obj, dict) or "meta" not in obj:
-        raise SynthaugError(f"{path}: not a synthaug checkpoint")
-    return obj
+SUMMARY = "summary.json"
 
 
 def read_run_meta(run: Path) -> dict:
@@ -79,20 +52,6 @@ def snapshot_nimg(path: Path) -> int:
 
 def list_snapshots(run: Path) -> list[Path]:
     return sorted((Path(run) / SNAPSHOT_DIR).glob("gema-*.pt"))
-
-
-def best_snapshot(run: Path) -> Path | None:
-    """The snapshot ranked best by ``RUN/quality.json`` (None when the run was not scored or the
-    file names a snapshot that is gone)."""
-    path = Path(run) / QUALITY
-    if not path.is_file():
-        return None
-    try:
-        name = json.loads(path.read_text())["best"]["snapshot"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None
-    snap = Path(run) / SNAPSHOT_DIR / name
-    return snap if snap.is_file() else None
 
 
 def read_metrics(run: Path, up_to_nimg: int | None = None) -> list[dict]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from synthaug.data.store import SliceStore
@@ -43,10 +42,3 @@ class TrainingSlices:
         """A random minibatch (with replacement): images [B, C, R, R], labels [B, R, R]."""
         idx = torch.randint(len(self), (batch,), generator=generator)
         return self.images[idx].to(device), self.labels[idx].to(device)
-
-
-def class_frequencies(labels: torch.Tensor | np.ndarray, num_classes: int) -> np.ndarray:
-    """Fraction of pixels of each class, [K]."""
-    arr = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    counts = np.bincount(arr.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
-    return counts / max(1, counts.sum())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from synthaug.config import GanPreset
 from synthaug.gan.checkpoint import RUN_META, read_run_meta
 from synthaug.gan.networks import Discriminator, Generator, VariantSpec, build_networks
+from synthaug.gan.presets import GanPreset
 
 
 @dataclass
@@ -28,6 +28,7 @@ class RunInfo:
     seed: int
     kimg: float
     world_size: int = 1
+    family: str = "stylegan2"
 
     @property
     def spec(self) -> VariantSpec:

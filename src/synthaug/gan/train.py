@@ -28,25 +28,26 @@ import torch
 import torch.distributed as dist
 
 from synthaug.atomic import write_json
-from synthaug.config import VARIANTS, GanPreset, gan_preset
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.gan.augment import AdaptiveAugment
 from synthaug.gan.checkpoint import (
     CHECKPOINT,
     GRID_DIR,
+    SUMMARY,
     append_metrics,
     grid_path,
-    load_torch,
     read_metrics,
     rewrite_metrics,
-    save_torch,
     snapshot_path,
 )
 from synthaug.gan.data import TrainingSlices
 from synthaug.gan.loss import StyleGAN2Loss, ema_beta, lazy_regularization_adam, update_ema
+from synthaug.gan.networks import VARIANTS
+from synthaug.gan.presets import GanPreset, gan_preset
 from synthaug.gan.run import RunInfo, run_meta_path
 from synthaug.progress import make_progress
+from synthaug.torch_io import load_torch, save_torch
 
 GRID_SAMPLES = 16
 TICK_KIMG = 0.25
@@ -474,12 +475,8 @@ class _Trainer:
                 next_snapshot += snapshot_every
 
 
-def train(opts: TrainOptions) -> Path:
-    """Train a generator for ``opts.variant`` on fold ``opts.fold``'s training patients.
-
-    Writes the run directory ``opts.out`` (see ``checkpoint.py``); with ``opts.resume``
-    continues from its last checkpoint. Returns the run directory.
-    """
+def _setup(opts: TrainOptions) -> _Trainer:
+    """The run's trainer, resumed from its checkpoint when asked; run.json written."""
     preset, store = _validate(opts)
     device = _resolve_device(opts.device)
     ddp = _distributed_from_env(device)
@@ -518,24 +515,40 @@ def train(opts: TrainOptions) -> Path:
         if trainer.nimg == 0:
             _save_reals_grid(out / GRID_DIR / "reals.png", data, _grid_reals_index(data))
     _broadcast_state([trainer.G, trainer.D, trainer.G_ema], ddp)
+    return trainer
 
-    target = int(math.ceil(opts.kimg * 1000 / preset.batch)) * preset.batch
-    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+def _run_with_progress(trainer: _Trainer, target: int) -> None:
+    """Train to ``target`` images; rank 0 appends metrics and shows progress."""
+    variant, main = trainer.info.variant, trainer.ddp.is_main
     with make_progress() as progress:
-        task = progress.add_task(f"train-gan {opts.variant}", total=target, completed=trainer.nimg)
-        if not ddp.is_main:
+        task = progress.add_task(f"train-gan {variant}", total=target, completed=trainer.nimg)
+        if not main:
             progress.stop()
         for row in trainer.run(target):
-            if ddp.is_main:
-                append_metrics(out, row)
+            if main:
+                append_metrics(trainer.out, row)
                 progress.update(
                     task,
                     completed=row["nimg"],
                     description=(
-                        f"train-gan {opts.variant} [dim]D {row.get('d_main', math.nan):.2f} "
+                        f"train-gan {variant} [dim]D {row.get('d_main', math.nan):.2f} "
                         f"G {row.get('g_main', math.nan):.2f} p {row['ada_p']:.2f} {row['img_per_s']:.0f} img/s[/]"
                     ),
                 )
+
+
+def train(opts: TrainOptions) -> Path:
+    """Train a generator for ``opts.variant`` on fold ``opts.fold``'s training patients.
+
+    Writes the run directory ``opts.out`` (see ``checkpoint.py``); with ``opts.resume``
+    continues from its last checkpoint. Returns the run directory.
+    """
+    trainer = _setup(opts)
+    out, ddp, batch = trainer.out, trainer.ddp, trainer.preset.batch
+    target = int(math.ceil(opts.kimg * 1000 / batch)) * batch
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    _run_with_progress(trainer, target)
     summary = {
         "kimg": trainer.nimg / 1000,
         "nimg": trainer.nimg,
@@ -552,7 +565,7 @@ def train(opts: TrainOptions) -> Path:
     if ddp.world > 1:
         summary["rank_max_param_diff"] = _rank_param_spread(trainer.G, ddp)
     if ddp.is_main:
-        write_json(out / "summary.json", summary)
+        write_json(out / SUMMARY, summary)
     return out
 
 

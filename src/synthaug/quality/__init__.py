@@ -31,8 +31,6 @@ _EXPORTS = {
     "FIDInceptionV3": "inception",
     "consistency_dice": "consistency",
     "consistency_class_dice": "consistency",
-    "train_reference_unet": "consistency",
-    "load_unet": "consistency",
     "evaluate_quality": "evaluate",
     "feature_metrics": "evaluate",
     "synthetic_arrays": "evaluate",

@@ -14,21 +14,15 @@ empty masks with empty predictions does not look perfectly consistent.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from synthaug.config import seg_preset
-from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.quality.features import as_image_tensor
 from synthaug.seg.evaluate import predict
-from synthaug.seg.network import build_unet
 
 
 def _check_pairs(images: torch.Tensor, masks: np.ndarray, num_classes: int) -> None:
@@ -128,82 +122,3 @@ def summarise_consistency(per_class: np.ndarray, class_names: list[str]) -> dict
             name: float(v) for name, v in zip(class_names[1:], class_means, strict=False)
         },
     }
-
-
-# -- reference U-Net --------------------------------------------------------------------------
-
-
-def load_unet(path: Path | str, store: SliceStore, preset: str = "cpu-tiny") -> nn.Module:
-    """A U-Net from a ``model.pt`` written by ``train-seg`` (weights only), in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise SynthaugError(f"{path}: U-Net weights not found")
-    model = build_unet(store.num_channels, store.num_classes, seg_preset(preset))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:
-        raise SynthaugError(
-            f"{path}: not U-Net weights for this store and preset {preset!r} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
-        ) from exc
-    return model.eval()
-
-
-def reference_unet_dir(
-    store: SliceStore,
-    fold: int,
-    cache_dir: Path | str,
-    preset: str = "cpu-tiny",
-    seed: int = 0,
-    max_steps: int | None = None,
-) -> Path:
-    """Where the cached real-only reference U-Net of (store, fold, preset, seed) lives."""
-    split = store.split(fold)
-    key = hashlib.sha256(
-        json.dumps(
-            {
-                "store": store.name,
-                "source": store.meta.get("source"),
-                "slices": store.meta.get("num_slices"),
-                "train": split.train,
-                "val": split.val,
-                "preset": preset,
-                "seed": seed,
-                "max_steps": max_steps,
-            },
-            sort_keys=True,
-            default=str,
-        ).encode()
-    ).hexdigest()[:12]
-    return Path(cache_dir) / f"reference-unet-fold{fold}-{preset}-s{seed}-{key}"
-
-
-def train_reference_unet(
-    store: SliceStore,
-    fold: int,
-    cache_dir: Path | str,
-    preset: str = "cpu-tiny",
-    seed: int = 0,
-    device: str = "cpu",
-    max_steps: int | None = None,
-) -> nn.Module:
-    """The real-only U-Net of the fold (train-seg with no synthetic data), trained once and
-    cached under ``cache_dir``; a finished run is reused, an interrupted one resumed."""
-    from synthaug.seg.train import SegOptions, train_seg  # heavy: only when needed
-
-    seg_preset(preset)  # unknown preset → clear error before any work
-    out = reference_unet_dir(store, fold, cache_dir, preset, seed, max_steps)
-    train_seg(
-        SegOptions(
-            store=str(store.path),
-            fold=fold,
-            out=str(out),
-            seed=seed,
-            preset=preset,
-            device=device,
-            resume=True,
-            max_steps=max_steps,
-        )
-    )
-    return load_unet(out / "model.pt", store, preset).to(device)

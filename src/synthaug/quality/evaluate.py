@@ -19,20 +19,18 @@ from torch import nn
 from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import read_synthetic
 from synthaug.errors import SynthaugError
-from synthaug.quality.consistency import (
-    consistency_class_dice,
-    summarise_consistency,
-    train_reference_unet,
-)
+from synthaug.quality.consistency import consistency_class_dice, summarise_consistency
 from synthaug.quality.features import (
     KINDS,
     DomainEncoderConfig,
     FeatureExtractor,
-    InceptionExtractor,
     as_image_tensor,
-    load_or_train_domain_encoder,
+    get_extractor,
 )
 from synthaug.quality.metrics import fid, kid, label_statistics, precision_recall
+from synthaug.seg.reference import train_reference_unet
+
+Spaces = dict[str, tuple[FeatureExtractor, list[int]] | None]
 
 
 def synthetic_arrays(
@@ -93,6 +91,101 @@ def _check_synthetic(store: SliceStore, images: torch.Tensor, labels: np.ndarray
         )
 
 
+def _feature_spaces(
+    store: SliceStore,
+    fold: int,
+    extractor: str,
+    cache_dir: Path | str,
+    inception_weights: Path | str | None,
+    encoder_config: DomainEncoderConfig | None,
+    device: str,
+    seconds: dict[str, float],
+) -> Spaces:
+    """One feature space per modality (that channel alone) plus the joint one (all channels):
+    name → (extractor, channels), None where the extractor cannot read that channel set.
+    Encoder training time is added to ``seconds["encoder_training"]``."""
+    channels = list(range(store.num_channels))
+    if extractor == "inception":
+        inception = get_extractor("inception", weights=inception_weights, device=device)
+        spaces: Spaces = {m: (inception, [c]) for c, m in enumerate(store.modalities)}
+        # Inception takes RGB: a joint space exists only for 1 or 3 modality channels.
+        spaces["joint"] = (inception, channels) if len(channels) in (1, 3) else None
+        return spaces
+
+    def domain(chans: list[int]) -> tuple[FeatureExtractor, list[int]]:
+        t0 = time.perf_counter()
+        ex = get_extractor(
+            "domain",
+            store=store,
+            fold=fold,
+            channels=chans,
+            cache_dir=cache_dir,
+            config=encoder_config,
+            device=device,
+        )
+        seconds["encoder_training"] += time.perf_counter() - t0
+        return ex, chans
+
+    spaces = {store.modalities[c]: domain([c]) for c in channels}
+    spaces["joint"] = domain(channels) if len(channels) > 1 else spaces[store.modalities[0]]
+    return spaces
+
+
+def _score_spaces(
+    spaces: Spaces,
+    real_x: torch.Tensor,
+    held_x: torch.Tensor | None,
+    fake_x: torch.Tensor,
+    cache: dict,
+    metric_args: tuple[int, int, int, int],
+    seconds: dict[str, float],
+) -> tuple[dict, dict, dict]:
+    """Per feature space: metrics of the synthetic set and of the held-out real set against
+    the real reference, and the extractor's description. ``cache`` keeps the real sets'
+    features between calls; ``metric_args``: (kid_subsets, kid_subset_size, k, seed)."""
+    results: dict[str, dict | None] = {}
+    baseline: dict[str, dict | None] = {}
+    descriptions: dict[str, dict | None] = {}
+    for name, space in spaces.items():
+        results[name] = baseline[name] = descriptions[name] = None
+        if space is None:
+            continue
+        ex, chans = space
+        t0 = time.perf_counter()
+        if (name, "real") not in cache:
+            cache[(name, "real")] = ex(real_x[:, chans])
+            cache[(name, "held-out")] = ex(held_x[:, chans]) if held_x is not None else None
+        fr, fb = cache[(name, "real")], cache[(name, "held-out")]
+        ff = ex(fake_x[:, chans])
+        t1 = time.perf_counter()
+        results[name] = feature_metrics(fr, ff, *metric_args)
+        if fb is not None:
+            baseline[name] = feature_metrics(fr, fb, *metric_args)
+        seconds["features"] += t1 - t0
+        seconds["metrics"] += time.perf_counter() - t1
+        descriptions[name] = {**ex.describe(), "channels": chans}
+    return results, baseline, descriptions
+
+
+def _reference_set(
+    store: SliceStore, patients: list[str], max_real: int | None, seed: int
+) -> tuple[torch.Tensor, np.ndarray]:
+    """The real reference slices (at most ``max_real``, a seeded subsample): images, labels."""
+    images, labels = store.arrays(patients)
+    if max_real is not None and len(images) > max_real:
+        keep = np.sort(np.random.default_rng(seed).choice(len(images), max_real, replace=False))
+        images, labels = images[keep], labels[keep]
+    return torch.from_numpy(images), labels
+
+
+def _held_out_set(store: SliceStore, patients: list[str], k: int) -> torch.Tensor | None:
+    """The held-out real images, None when there are too few for precision/recall."""
+    if not patients:
+        return None
+    images = torch.from_numpy(store.arrays(patients)[0])
+    return images if len(images) > k else None
+
+
 def evaluate_quality(
     store: SliceStore,
     fold: int,
@@ -142,66 +235,15 @@ def evaluate_quality(
     ).astype(np.int64)
     _check_synthetic(store, fake_x, fake_y)
     split = store.split(fold)
-    real_x_np, real_y = store.arrays(split.train)
-    if max_real is not None and len(real_x_np) > max_real:
-        keep = np.sort(np.random.default_rng(seed).choice(len(real_x_np), max_real, replace=False))
-        real_x_np, real_y = real_x_np[keep], real_y[keep]
-    real_x = torch.from_numpy(real_x_np)
-    channels = list(range(store.num_channels))
-
-    # Feature spaces: one per modality, plus the joint one.
-    spaces: dict[str, tuple[FeatureExtractor, list[int]] | None] = {}
-    if extractor == "domain":
-        for c in channels:
-            t0 = time.perf_counter()
-            ex = load_or_train_domain_encoder(
-                store, fold, cache_dir, [c], encoder_config, device=device
-            )
-            seconds["encoder_training"] += time.perf_counter() - t0
-            spaces[store.modalities[c]] = (ex, [c])
-        if len(channels) > 1:
-            t0 = time.perf_counter()
-            ex = load_or_train_domain_encoder(
-                store, fold, cache_dir, channels, encoder_config, device=device
-            )
-            seconds["encoder_training"] += time.perf_counter() - t0
-            spaces["joint"] = (ex, channels)
-        else:
-            spaces["joint"] = spaces[store.modalities[0]]
-    else:
-        inception = InceptionExtractor(inception_weights, device=device)
-        for c in channels:
-            spaces[store.modalities[c]] = (inception, [c])
-        # Inception takes RGB: a joint space exists only for 1 or 3 modality channels.
-        spaces["joint"] = (inception, channels) if len(channels) in (1, 3) else None
-
-    base_x = None
-    if real_baseline and split.val:
-        base_x = torch.from_numpy(store.arrays(split.val)[0])
-        if len(base_x) <= k:  # too few validation slices for precision/recall
-            base_x = None
-    results: dict[str, dict | None] = {}
-    baseline: dict[str, dict | None] = {}
-    descriptions: dict[str, dict | None] = {}
-    for name, space in spaces.items():
-        results[name] = baseline[name] = descriptions[name] = None
-        if space is None:
-            continue
-        ex, chans = space
-        t0 = time.perf_counter()
-        cache = feature_cache if feature_cache is not None else {}
-        if (name, "real") not in cache:
-            cache[(name, "real")] = ex(real_x[:, chans])
-            cache[(name, "held-out")] = ex(base_x[:, chans]) if base_x is not None else None
-        fr, fb = cache[(name, "real")], cache[(name, "held-out")]
-        ff = ex(fake_x[:, chans])
-        t1 = time.perf_counter()
-        results[name] = feature_metrics(fr, ff, kid_subsets, kid_subset_size, k, seed)
-        if fb is not None:
-            baseline[name] = feature_metrics(fr, fb, kid_subsets, kid_subset_size, k, seed)
-        seconds["features"] += t1 - t0
-        seconds["metrics"] += time.perf_counter() - t1
-        descriptions[name] = {**ex.describe(), "channels": chans}
+    real_x, real_y = _reference_set(store, split.train, max_real, seed)
+    spaces = _feature_spaces(
+        store, fold, extractor, cache_dir, inception_weights, encoder_config, device, seconds
+    )
+    base_x = _held_out_set(store, split.val, k) if real_baseline else None
+    cache = feature_cache if feature_cache is not None else {}
+    results, baseline, descriptions = _score_spaces(
+        spaces, real_x, base_x, fake_x, cache, (kid_subsets, kid_subset_size, k, seed), seconds
+    )
 
     out: dict = {
         "fold": fold,
@@ -231,22 +273,7 @@ def evaluate_quality(
             )
             seconds["unet_training"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        syn = consistency_class_dice(
-            reference_unet, fake_x, fake_y, store.num_classes, device=device
-        )
-        ceiling_patients = split.test or split.val
-        test_x, test_y = store.arrays(ceiling_patients)
-        ceiling = (
-            consistency_class_dice(reference_unet, test_x, test_y, store.num_classes, device=device)
-            if len(test_x)
-            else None
-        )
-        out["consistency"] = {
-            "synthetic": summarise_consistency(syn, store.label_names),
-            "real_test": None
-            if ceiling is None
-            else summarise_consistency(ceiling, store.label_names),
-        }
+        out["consistency"] = _consistency(reference_unet, store, fold, fake_x, fake_y, device)
         seconds["consistency"] = time.perf_counter() - t0
     else:
         out["consistency"] = None
@@ -256,6 +283,30 @@ def evaluate_quality(
     seconds["labels"] = time.perf_counter() - t0
     out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
     return out
+
+
+def _consistency(
+    unet: nn.Module,
+    store: SliceStore,
+    fold: int,
+    images: torch.Tensor,
+    masks: np.ndarray,
+    device: str,
+) -> dict:
+    """The reference U-Net's consistency on the synthetic pairs and on the fold's real test
+    slices (the ceiling; validation slices when the fold has no test patients)."""
+    split = store.split(fold)
+    syn = consistency_class_dice(unet, images, masks, store.num_classes, device=device)
+    test_x, test_y = store.arrays(split.test or split.val)
+    ceiling = (
+        consistency_class_dice(unet, test_x, test_y, store.num_classes, device=device)
+        if len(test_x)
+        else None
+    )
+    return {
+        "synthetic": summarise_consistency(syn, store.label_names),
+        "real_test": None if ceiling is None else summarise_consistency(ceiling, store.label_names),
+    }
 
 
 def quality_rows(result: dict) -> list[dict]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg, ndimage, stats
 
+from synthaug.data.store import class_frequencies
 from synthaug.errors import SynthaugError
 
 MIN_FID = 2
@@ -224,17 +225,6 @@ _STRUCTURE = np.zeros((3, 3, 3), dtype=bool)
 _STRUCTURE[1] = True
 
 
-def class_frequencies(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Per-slice class fractions averaged over slices → [K] (each slice weighs the same)."""
-    labels = np.asarray(labels)
-    n = len(labels)
-    flat = labels.reshape(n, -1).astype(np.int64)
-    offsets = (np.arange(n) * num_classes)[:, None]
-    counts = np.bincount((flat + offsets).ravel(), minlength=n * num_classes)
-    per_slice = counts.reshape(n, num_classes) / flat.shape[1]
-    return per_slice.mean(0)
-
-
 def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Connected components (8-connected) of a stack of binary masks [S, H, W].
 
@@ -272,6 +262,34 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
 
+def _check_label_stack(labels: np.ndarray, what: str, num_classes: int) -> None:
+    if labels.ndim != 3:
+        raise SynthaugError(
+            f"label statistics: {what} labels must be [N, H, W], got {list(labels.shape)}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise SynthaugError(
+            f"label statistics: {what} labels hold values outside 0..{num_classes - 1}"
+        )
+
+
+def _class_components(
+    n_real: np.ndarray, s_real: np.ndarray, n_fake: np.ndarray, s_fake: np.ndarray
+) -> dict:
+    """One class's presence, components per slice, median size and the distances between
+    the real and synthetic component counts and log sizes."""
+    return {
+        "presence_real": float((n_real > 0).mean()),
+        "presence_synthetic": float((n_fake > 0).mean()),
+        "components_per_slice_real": float(n_real.mean()),
+        "components_per_slice_synthetic": float(n_fake.mean()),
+        "median_size_real": float(np.median(s_real)) if len(s_real) else None,
+        "median_size_synthetic": float(np.median(s_fake)) if len(s_fake) else None,
+        "count_distance": _wasserstein(n_real.astype(float), n_fake.astype(float)),
+        "log_size_distance": _wasserstein(np.log10(s_real), np.log10(s_fake)),
+    }
+
+
 def label_statistics(
     labels_real: np.ndarray,
     labels_fake: np.ndarray,
@@ -294,14 +312,7 @@ def label_statistics(
     real = np.asarray(labels_real)
     fake = np.asarray(labels_fake)
     for what, lab in (("real", real), ("synthetic", fake)):
-        if lab.ndim != 3:
-            raise SynthaugError(
-                f"label statistics: {what} labels must be [N, H, W], got {list(lab.shape)}"
-            )
-        if lab.size and (lab.min() < 0 or lab.max() >= num_classes):
-            raise SynthaugError(
-                f"label statistics: {what} labels hold values outside 0..{num_classes - 1}"
-            )
+        _check_label_stack(lab, what, num_classes)
     _check_count("label statistics", 1, len(real), len(fake))
     names = class_names or [f"class {k}" for k in range(num_classes)]
     p, q = class_frequencies(real, num_classes), class_frequencies(fake, num_classes)
@@ -314,20 +325,9 @@ def label_statistics(
         n_fake, s_fake = components(fake == k)
         total_real += n_real
         total_fake += n_fake
-        cd = _wasserstein(n_real.astype(float), n_fake.astype(float))
-        sd = _wasserstein(np.log10(s_real), np.log10(s_fake))
-        count_d.append(cd)
-        size_d.append(sd)
-        classes[names[k]] = {
-            "presence_real": float((n_real > 0).mean()),
-            "presence_synthetic": float((n_fake > 0).mean()),
-            "components_per_slice_real": float(n_real.mean()),
-            "components_per_slice_synthetic": float(n_fake.mean()),
-            "median_size_real": float(np.median(s_real)) if len(s_real) else None,
-            "median_size_synthetic": float(np.median(s_fake)) if len(s_fake) else None,
-            "count_distance": cd,
-            "log_size_distance": sd,
-        }
+        classes[names[k]] = _class_components(n_real, s_real, n_fake, s_fake)
+        count_d.append(classes[names[k]]["count_distance"])
+        size_d.append(classes[names[k]]["log_size_distance"])
 
     def nanmean(values: list[float]) -> float:
         finite = [v for v in values if np.isfinite(v)]

@@ -1,8 +1,10 @@
-"""Quality of a GAN run over training: in-domain FID, KID, precision/recall and diversity at
-every snapshot, the best snapshot, and whether the run collapsed.
+"""Quality of a generator run over training: in-domain FID, KID, precision/recall and
+diversity at every snapshot, the best snapshot, and whether the run collapsed.
 
-Written to ``RUN/quality.json`` (atomically; snapshots already scored with the same settings
-are reused, so scoring after more training only scores the new snapshots)::
+Family-neutral: it sees snapshots and a loader that turns one into a
+``synthaug.generator.Sampler``. Written to the given file (the stages use ``RUN/quality.json``;
+atomically; snapshots already scored with the same settings are reused, so scoring after more
+training only scores the new snapshots)::
 
     {"settings": {...}, "held_out": {...}, "snapshots": [{"nimg", "snapshot", "image": {...},
      "mask": {...}, "collapsed": bool}, ...], "best": {"snapshot", "nimg", ...}, "usable": bool,
@@ -14,15 +16,15 @@ same sample count — the value a perfect generator would reach (FID is biased b
 patients are never touched, so choosing the best snapshot here does not leak into test Dice.
 
 Image features come from the joint in-domain encoder (``features.DomainExtractor``); masks are
-compared by their layout (:class:`MaskLayoutExtractor`). The joint variant is scored in both
-spaces, the mask variant in the mask space, the conditional variant in the image space with
+compared by their layout (:class:`MaskLayoutExtractor`). A generator of images and masks is
+scored in both spaces, a mask generator in the mask space, a painter in the image space with
 the fold's real training masks as its input.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +34,7 @@ import torch.nn.functional as F
 from synthaug.atomic import write_json
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import QUALITY, list_snapshots, snapshot_nimg
-from synthaug.gan.run import RunInfo
+from synthaug.generator import Outputs, Sampler, Snapshot
 from synthaug.progress import track
 from synthaug.quality.features import DomainEncoderConfig, load_or_train_domain_encoder
 from synthaug.quality.metrics import fid, kid, precision_recall
@@ -133,19 +134,20 @@ class SnapshotReference:
 
     def __init__(
         self,
-        info: RunInfo,
+        outputs: Outputs,
         store: SliceStore,
+        fold: int,
         samples: int | None,
         cache_dir: Path,
         encoder_config: DomainEncoderConfig | None,
         seed: int,
     ) -> None:
-        split = store.split(info.fold)
+        split = store.split(fold)
         train_x, train_y = store.arrays(split.train)
         held_patients = split.val
         if not held_patients:
             raise SynthaugError(
-                f"{store.path}: fold {info.fold} has no validation patients to compare with; "
+                f"{store.path}: fold {fold} has no validation patients to compare with; "
                 "prepare the store with --val-fraction above 0"
             )
         held_x, held_y = store.arrays(held_patients)
@@ -159,17 +161,15 @@ class SnapshotReference:
                 f"snapshot quality: needs more than {K_NEIGHBOURS} samples and held-out slices, "
                 f"got {self.samples} samples and {len(held_x)} validation slices"
             )
-        # The conditional variant paints real training masks, spread over the training set.
+        # A painter paints real training masks, spread over the training set.
         idx = np.round(np.linspace(0, len(train_y) - 1, self.samples)).astype(np.int64)
         self.condition_masks = train_y[idx].astype(np.int64)
         self.held_patients = held_patients
         self.spaces: dict[str, tuple[object, np.ndarray, np.ndarray]] = {}
-        if info.variant in ("joint", "conditional"):
-            encoder = load_or_train_domain_encoder(
-                store, info.fold, cache_dir, None, encoder_config
-            )
+        if outputs.images:
+            encoder = load_or_train_domain_encoder(store, fold, cache_dir, None, encoder_config)
             self.spaces["image"] = (encoder, encoder(train_x), encoder(held_x))
-        if info.variant in ("joint", "mask"):
+        if outputs.masks:
             layout = MaskLayoutExtractor(store.num_classes)
             self.spaces["mask"] = (layout, layout(train_y), layout(held_y))
         self.held_out = {}
@@ -178,9 +178,9 @@ class SnapshotReference:
             self.spreads[space] = mean_pairwise_distance(held)
             self.held_out[space] = compare(ref, held, self.spreads[space])
         # The in-domain encoder is a segmenter trained on the real training slices: it judges
-        # whether a conditional generator's images follow the masks they were given.
+        # whether a painter's images follow the masks they were given.
         self.segmenter = None
-        if info.variant == "conditional":
+        if outputs.paints_masks:
             self.segmenter = self.spaces["image"][0]
             self.num_classes = store.num_classes
             self.held_out["consistency"] = self.consistency(held_x, held_y.astype(np.int64))
@@ -215,97 +215,54 @@ class SnapshotReference:
         return row
 
 
-def _score_one(snapshot: Path, ref: SnapshotReference, seed: int) -> dict:
-    from synthaug.gan.sample import generate_slices, load_generator
-
-    gen = load_generator(snapshot.parent.parent, snapshot)
-    conditional = gen.info.variant == "conditional"
-    images, masks = generate_slices(
-        gen, ref.samples, seed, labels=ref.condition_masks if conditional else None
+def _score_one(snapshot: Snapshot, sampler: Sampler, ref: SnapshotReference, seed: int) -> dict:
+    painter = sampler.outputs.paints_masks
+    images, masks = sampler.sample(
+        ref.samples, seed, masks=ref.condition_masks if painter else None
     )
-    masks = ref.condition_masks if conditional else masks
-    return {"snapshot": snapshot.name, "nimg": snapshot_nimg(snapshot), **ref.score(images, masks)}
+    masks = ref.condition_masks if painter else masks
+    return {"snapshot": snapshot.name, "nimg": snapshot.nimg, **ref.score(images, masks)}
 
 
-def primary_space(variant: str) -> str:
-    """The feature space a variant's samples are judged in."""
-    return "mask" if variant == "mask" else "image"
+def primary_space(outputs: Outputs) -> str:
+    """The feature space a generator's samples are judged in."""
+    return "image" if outputs.images else "mask"
 
 
-def ranking(variant: str) -> tuple[str, Callable[[dict], float]]:
-    """How a variant's snapshots are ranked: (description, key to minimise).
+def ranking(outputs: Outputs) -> tuple[str, Callable[[dict], float]]:
+    """How a generator's snapshots are ranked: (description, key to minimise).
 
-    joint and mask: in-domain FID. conditional: mask–image consistency (higher is better) —
-    its images are painted onto given masks, and an early snapshot can have the lower FID
-    while ignoring the masks, which is what makes its pairs useless for segmentation.
+    In-domain FID, except for painters: mask–image consistency (higher is better) — their
+    images are painted onto given masks, and an early snapshot can have the lower FID while
+    ignoring the masks, which is what makes its pairs useless for segmentation.
     """
-    if variant == "conditional":
+    if outputs.paints_masks:
         return (
             "mask–image consistency (in-domain segmenter)",
             lambda r: -np.nan_to_num(r["consistency"], nan=-1.0),
         )
-    space = primary_space(variant)
+    space = primary_space(outputs)
     return f"{space} FID", lambda r: r[space]["fid"]
 
 
-def score_snapshots(
-    run: Path | str,
-    samples: int | None = None,
-    cache_dir: Path | str | None = None,
-    encoder_config: DomainEncoderConfig | None = None,
-    seed: int = 0,
-) -> dict:
-    """Score every snapshot of a GAN run (reusing earlier scores) and write ``RUN/quality.json``.
-
-    samples: generated slices per snapshot (default: as many as the fold's validation slices,
-    so generated and held-out real sets are compared at equal N). cache_dir: where the
-    in-domain encoder is cached (default: the store's cache folder).
-    """
-    run = Path(run)
-    info = RunInfo.read(run)
-    snapshots = list_snapshots(run)
-    if not snapshots:
-        raise SynthaugError(f"{run}: has no snapshots to score; train it first")
-    store = SliceStore(info.store)
-    cache = Path(cache_dir) if cache_dir else store.cache_dir
-    settings = {
-        "samples": samples,
-        "seed": seed,
-        "encoder": None if encoder_config is None else repr(encoder_config),
-        "max_real": MAX_REAL,
-        "k": K_NEIGHBOURS,
-        "version": 3,
-    }
-    previous = _read(run)
-    reuse = {}
-    if previous and previous.get("settings") == settings:
-        reuse = {r["snapshot"]: r for r in previous.get("snapshots", [])}
-    ref = SnapshotReference(info, store, samples, cache, encoder_config, seed)
-    rows = []
-    for snap in track(snapshots, f"quality {info.variant} snapshots"):
-        rows.append(reuse.get(snap.name) or _score_one(snap, ref, seed))
-        if "failure" not in rows[-1]:  # scored before failures had reasons
-            rows[-1].update(ref.judge(rows[-1]))
-    space = primary_space(info.variant)
-    ranked_by, key = ranking(info.variant)
+def _verdict(rows: list[dict], outputs: Outputs, spaces: list[str]) -> dict:
+    """The ranking space and rule, the rows, the best usable snapshot (else the best
+    unusable one), whether the best and the final snapshots are usable, and a warning per
+    unusable snapshot."""
+    space = primary_space(outputs)
+    ranked_by, key = ranking(outputs)
     healthy = [r for r in rows if not r["collapsed"]]
     best = min(healthy or rows, key=key)
     warnings = [
         f"{r['snapshot']} ({r['nimg'] / 1000:.2f} kimg): {snapshot_failure(r)} — "
         + ", ".join(
-            f"{s} diversity {r[s]['diversity']:.2f} recall {r[s]['recall']:.2f}" for s in ref.spaces
+            f"{s} diversity {r[s]['diversity']:.2f} recall {r[s]['recall']:.2f}" for s in spaces
         )
         for r in rows
         if r["collapsed"]
     ]
-    result = {
-        "run": str(run),
-        "variant": info.variant,
-        "fold": info.fold,
-        "settings": settings,
-        "reference": f"real training slices of fold {info.fold} ({len(info.train_patients)} patients)",
-        "held_out": {"patients": ref.held_patients, **ref.held_out},
-        "features": ref.describe(),
+    return {
+        "space": space,
         "ranked_by": ranked_by,
         "snapshots": rows,
         "best": {
@@ -315,10 +272,66 @@ def score_snapshots(
             **({"consistency": best["consistency"]} if "consistency" in best else {}),
         },
         "usable": not best["collapsed"],
+        "final_snapshot_usable": not rows[-1]["collapsed"],
         "warnings": warnings,
     }
-    write_json(run / QUALITY, result)
-    _note_in_summary(run, result)
+
+
+def score_snapshots(
+    store: SliceStore,
+    fold: int,
+    variant: str,
+    outputs: Outputs,
+    snapshots: Sequence[Snapshot],
+    load: Callable[[Snapshot], Sampler],
+    out: Path | str,
+    samples: int | None = None,
+    cache_dir: Path | str | None = None,
+    encoder_config: DomainEncoderConfig | None = None,
+    seed: int = 0,
+) -> dict:
+    """Score every snapshot of a run of fold ``fold`` (reusing earlier scores in ``out``) and
+    write the result to ``out``.
+
+    ``load`` turns a snapshot into a sampler (called only for snapshots not scored yet).
+    samples: generated slices per snapshot (default: as many as the fold's validation slices,
+    so generated and held-out real sets are compared at equal N). cache_dir: where the
+    in-domain encoder is cached (default: the store's cache folder).
+    """
+    out = Path(out)
+    if not snapshots:
+        raise SynthaugError(f"{out.parent}: has no snapshots to score; train it first")
+    cache = Path(cache_dir) if cache_dir else store.cache_dir
+    settings = {
+        "samples": samples,
+        "seed": seed,
+        "encoder": None if encoder_config is None else repr(encoder_config),
+        "max_real": MAX_REAL,
+        "k": K_NEIGHBOURS,
+        "version": 3,
+    }
+    previous = read_snapshot_scores(out)
+    reuse = {}
+    if previous and previous.get("settings") == settings:
+        reuse = {r["snapshot"]: r for r in previous.get("snapshots", [])}
+    ref = SnapshotReference(outputs, store, fold, samples, cache, encoder_config, seed)
+    rows = []
+    for snap in track(snapshots, f"quality {variant} snapshots"):
+        rows.append(reuse.get(snap.name) or _score_one(snap, load(snap), ref, seed))
+        if "failure" not in rows[-1]:  # scored before failures had reasons
+            rows[-1].update(ref.judge(rows[-1]))
+    split = store.split(fold)
+    result = {
+        "run": str(out.parent),
+        "variant": variant,
+        "fold": fold,
+        "settings": settings,
+        "reference": f"real training slices of fold {fold} ({len(split.train)} patients)",
+        "held_out": {"patients": ref.held_patients, **ref.held_out},
+        "features": ref.describe(),
+        **_verdict(rows, outputs, list(ref.spaces)),
+    }
+    write_json(out, result)
     return result
 
 
@@ -332,23 +345,8 @@ def unusable_reason(result: dict) -> str:
     return "every snapshot collapsed or off the data"
 
 
-def _note_in_summary(run: Path, result: dict) -> None:
-    """Say in the run's summary.json whether its final and best snapshots are usable."""
-    path = run / "summary.json"
-    if not path.is_file():
-        return
-    summary = json.loads(path.read_text())
-    final = result["snapshots"][-1]
-    summary.update(
-        final_snapshot_usable=not final["collapsed"],
-        best_snapshot=result["best"]["snapshot"],
-        usable=result["usable"],
-    )
-    write_json(path, summary)
-
-
-def _read(run: Path) -> dict | None:
-    path = run / QUALITY
+def read_snapshot_scores(path: Path) -> dict | None:
+    """A scores file written by :func:`score_snapshots`, or None (missing or torn)."""
     if not path.is_file():
         return None
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai.networks.nets import UNet
 
-from synthaug.config import SegPreset
+from synthaug.seg.presets import SegPreset
 
 
 def build_unet(in_channels: int, num_classes: int, preset: SegPreset) -> UNet:

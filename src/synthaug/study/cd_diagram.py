@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,6 +39,92 @@ def _pack(intervals: list[tuple[float, float]]) -> list[int]:
     return rows
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """Where everything of a CD diagram goes (inches; y grows downwards)."""
+
+    hi_rank: int
+    text_w: float
+    scale_w: float
+    y_title: float
+    y_cd: float
+    y_axis: float
+    y_clique0: float
+    y_label0: float
+    height: float
+
+    @property
+    def width(self) -> float:
+        return self.scale_w + 2 * self.text_w
+
+    def x(self, rank: float) -> float:
+        return self.text_w + self.scale_w * (rank - 1.0) / (self.hi_rank - 1.0)
+
+
+def _geometry(
+    avg_ranks: Mapping[Hashable, float], labels: dict, title: bool, n_clique_rows: int
+) -> _Geometry:
+    k = len(avg_ranks)
+    hi_rank = max(k, math.ceil(max(avg_ranks.values())))
+    text_w = 0.35 + _CHAR_WIDTH * max(len(s) for s in labels.values())
+    y = 0.2
+    y_title = y + 0.1
+    if title:
+        y += 0.4
+    y_cd = y + 0.3
+    y_axis = y_cd + 0.55
+    y_clique0 = y_axis + 0.2
+    y_label0 = y_clique0 + n_clique_rows * _CLIQUE_STEP + 0.15
+    height = y_label0 + math.ceil(k / 2) * _LABEL_STEP + 0.15
+    scale_w = max(4.0, 0.4 * (hi_rank - 1))
+    return _Geometry(hi_rank, text_w, scale_w, y_title, y_cd, y_axis, y_clique0, y_label0, height)
+
+
+def _draw_scale(ax, g: _Geometry, cd: float, line: dict) -> None:
+    """The CD bar (starting at rank 1) and the rank axis with ticks above it."""
+    x = g.x
+    cd_end = x(min(1.0 + cd, g.hi_rank))
+    ax.plot([x(1.0), cd_end], [g.y_cd, g.y_cd], color="black", linewidth=1.6)
+    for xe in (x(1.0), cd_end):
+        ax.plot([xe, xe], [g.y_cd - 0.06, g.y_cd + 0.06], **line)
+    ax.text((x(1.0) + cd_end) / 2, g.y_cd - 0.1, f"CD = {cd:.2f}", ha="center", va="bottom")
+    ax.plot([x(1.0), x(g.hi_rank)], [g.y_axis, g.y_axis], **line)
+    tick_font = 9 if g.hi_rank <= 12 else 7
+    for r in range(1, g.hi_rank + 1):
+        ax.plot([x(r), x(r)], [g.y_axis, g.y_axis - 0.1], **line)
+        ax.text(x(r), g.y_axis - 0.13, str(r), ha="center", va="bottom", fontsize=tick_font)
+    for r in range(1, g.hi_rank):
+        ax.plot([x(r + 0.5), x(r + 0.5)], [g.y_axis, g.y_axis - 0.05], **line)
+
+
+def _draw_treatments(ax, g: _Geometry, avg_ranks, order: list, labels: dict, line: dict) -> None:
+    """Each treatment: down from the axis, then out to its margin (best half left)."""
+    n_left = math.ceil(len(order) / 2)
+    left = order[:n_left]  # best half: leftmost treatment gets the top row
+    right = order[n_left:][::-1]  # worst half: rightmost treatment gets the top row
+    for side, treatments in (("left", left), ("right", right)):
+        edge = g.text_w - 0.1 if side == "left" else g.width - g.text_w + 0.1
+        text_x = g.text_w - 0.15 if side == "left" else g.width - g.text_w + 0.15
+        for i, t in enumerate(treatments):
+            yl = g.y_label0 + i * _LABEL_STEP
+            xr = g.x(avg_ranks[t])
+            ax.plot([xr, xr, edge], [g.y_axis, yl, yl], **line)
+            ha = "right" if side == "left" else "left"
+            ax.text(text_x, yl, labels[t], ha=ha, va="center", fontsize=9)
+
+
+def _save(fig: Figure, path: Path, svg: bool, dpi: int) -> list[Path]:
+    written = [path]
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    if svg:
+        svg_path = path.with_suffix(".svg")
+        with atomic_file(svg_path, "wb") as handle:
+            fig.savefig(handle, format="svg")
+        written.append(svg_path)
+    return written
+
+
 def plot_cd_diagram(
     avg_ranks: Mapping[Hashable, float],
     cd: float,
@@ -57,94 +144,32 @@ def plot_cd_diagram(
         raise ValueError(f"a CD diagram needs at least 2 treatments, got {len(avg_ranks)}")
     if not (cd > 0 and math.isfinite(cd)):
         raise ValueError(f"cd must be a positive finite number, got {cd}")
-    k = len(avg_ranks)
     order = sorted(avg_ranks, key=lambda t: avg_ranks[t])  # best first
-    hi_rank = max(k, math.ceil(max(avg_ranks.values())))
     labels = {t: f"{t} ({avg_ranks[t]:.2f})" if show_ranks else str(t) for t in order}
-
-    text_w = 0.35 + _CHAR_WIDTH * max(len(s) for s in labels.values())
-    scale_w = max(4.0, 0.4 * (hi_rank - 1))
-    width = scale_w + 2 * text_w
-
-    def x(rank: float) -> float:
-        return text_w + scale_w * (rank - 1.0) / (hi_rank - 1.0)
-
     cliques = nemenyi_cliques(avg_ranks, cd)
     spans = [(avg_ranks[c[0]], avg_ranks[c[-1]]) for c in cliques]
     clique_rows = _pack(spans)
-    n_clique_rows = max(clique_rows, default=-1) + 1
+    g = _geometry(avg_ranks, labels, bool(title), max(clique_rows, default=-1) + 1)
 
-    n_left = math.ceil(k / 2)
-    left = order[:n_left]  # best half: leftmost treatment gets the top row
-    right = order[n_left:][::-1]  # worst half: rightmost treatment gets the top row
-
-    y = 0.2
-    if title:
-        y_title = y + 0.1
-        y += 0.4
-    y_cd = y + 0.3
-    y_axis = y_cd + 0.55
-    y_clique0 = y_axis + 0.2
-    y_label0 = y_clique0 + n_clique_rows * _CLIQUE_STEP + 0.15
-    height = y_label0 + max(len(left), len(right)) * _LABEL_STEP + 0.15
-
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(g.width, g.height))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
+    ax.set_xlim(0, g.width)
+    ax.set_ylim(g.height, 0)
     ax.set_axis_off()
     line = {"color": "black", "linewidth": 0.9}
-
     if title:
-        ax.text(width / 2, y_title, title, ha="center", va="center", fontsize=11)
-
-    # CD bar, starting at rank 1.
-    cd_end = x(min(1.0 + cd, hi_rank))
-    ax.plot([x(1.0), cd_end], [y_cd, y_cd], color="black", linewidth=1.6)
-    for xe in (x(1.0), cd_end):
-        ax.plot([xe, xe], [y_cd - 0.06, y_cd + 0.06], **line)
-    ax.text((x(1.0) + cd_end) / 2, y_cd - 0.1, f"CD = {cd:.2f}", ha="center", va="bottom")
-
-    # Rank axis with ticks above it.
-    ax.plot([x(1.0), x(hi_rank)], [y_axis, y_axis], **line)
-    tick_font = 9 if hi_rank <= 12 else 7
-    for r in range(1, hi_rank + 1):
-        ax.plot([x(r), x(r)], [y_axis, y_axis - 0.1], **line)
-        ax.text(x(r), y_axis - 0.13, str(r), ha="center", va="bottom", fontsize=tick_font)
-    for r in range(1, hi_rank):
-        ax.plot([x(r + 0.5), x(r + 0.5)], [y_axis, y_axis - 0.05], **line)
-
-    # Treatments: down from the axis, then out to the margin.
-    for i, t in enumerate(left):
-        yl = y_label0 + i * _LABEL_STEP
-        xr = x(avg_ranks[t])
-        ax.plot([xr, xr, text_w - 0.1], [y_axis, yl, yl], **line)
-        ax.text(text_w - 0.15, yl, labels[t], ha="right", va="center", fontsize=9)
-    for i, t in enumerate(right):
-        yl = y_label0 + i * _LABEL_STEP
-        xr = x(avg_ranks[t])
-        ax.plot([xr, xr, width - text_w + 0.1], [y_axis, yl, yl], **line)
-        ax.text(width - text_w + 0.15, yl, labels[t], ha="left", va="center", fontsize=9)
-
+        ax.text(g.width / 2, g.y_title, title, ha="center", va="center", fontsize=11)
+    _draw_scale(ax, g, cd, line)
+    _draw_treatments(ax, g, avg_ranks, order, labels, line)
     # Groups not significantly different: thick bars between the axis and the labels.
     for (lo, hi), row in zip(spans, clique_rows, strict=True):
-        yc = y_clique0 + row * _CLIQUE_STEP
+        yc = g.y_clique0 + row * _CLIQUE_STEP
         ax.plot(
-            [x(lo) - 0.05, x(hi) + 0.05],
+            [g.x(lo) - 0.05, g.x(hi) + 0.05],
             [yc, yc],
             color="black",
             linewidth=3.5,
             solid_capstyle="butt",
         )
-
-    out = Path(path)
-    written = [out]
-    with atomic_file(out, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi)
-    if svg:
-        svg_path = out.with_suffix(".svg")
-        with atomic_file(svg_path, "wb") as handle:
-            fig.savefig(handle, format="svg")
-        written.append(svg_path)
-    return written
+    return _save(fig, Path(path), svg, dpi)

@@ -23,27 +23,74 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from synthaug.config import (
-    GAN_PRESETS,
-    SEG_PRESETS,
-    SOURCES,
-    VARIANTS,
-    SourceSpec,
-    parse_source,
-)
 from synthaug.errors import SynthaugError
+from synthaug.gan.networks import VARIANTS
+from synthaug.gan.presets import GAN_PRESETS
+from synthaug.seg.presets import SEG_PRESETS
+from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
 
 
 @dataclass(frozen=True)
 class StudyDataset:
     name: str
     store: str
+
+
+@dataclass(frozen=True)
+class GanSettings:
+    """StyleGAN2 runs: preset, length in kimg (one number, or per variant), seed, snapshot
+    interval (None: the preset's)."""
+
+    preset: str = "cpu-tiny"
+    kimg: float | dict[str, float] = 4.0
+    seed: int = 0
+    snapshot_kimg: float | None = None
+
+    def kimg_for(self, variant: str) -> float:
+        if isinstance(self.kimg, dict):
+            if variant not in self.kimg:
+                raise SynthaugError(f"gan.kimg: no training length for the {variant} generators")
+            return float(self.kimg[variant])
+        return float(self.kimg)
+
+
+@dataclass(frozen=True)
+class SegSettings:
+    """U-Nets of every cell: preset and an optional cap on training steps."""
+
+    preset: str = "cpu-tiny"
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """Sampling of synthetic patients: seed and truncation psi (1 = none)."""
+
+    seed: int = 0
+    truncation: float = 1.0
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Snapshot FID curves and the quality of every synthetic set."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """How one generator of a study is trained (from its family's section)."""
+
+    preset: str
+    kimg: float
+    seed: int
+    snapshot_kimg: float | None
 
 
 @dataclass
@@ -54,10 +101,10 @@ class StudyConfig:
     n_levels: list[int]
     folds: list[int]
     seeds: list[int] = field(default_factory=lambda: [0])
-    gan: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu-tiny", "kimg": 4.0})
-    seg: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu-tiny"})
-    generate: dict[str, Any] = field(default_factory=lambda: {"seed": 0, "truncation": 1.0})
-    quality: dict[str, Any] = field(default_factory=lambda: {"enabled": True})
+    gan: GanSettings = field(default_factory=GanSettings)
+    seg: SegSettings = field(default_factory=SegSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
 
     @property
     def max_n(self) -> int:
@@ -73,19 +120,20 @@ class StudyConfig:
     def source_specs(self) -> list[SourceSpec]:
         return [parse_source(s) for s in self.sources]
 
-    def gan_kimg(self, variant: str) -> float:
-        """Training length of a variant's generators (``gan.kimg``: one number or per variant)."""
-        kimg = self.gan["kimg"]
-        if isinstance(kimg, dict):
-            if variant not in kimg:
-                raise SynthaugError(f"gan.kimg: no training length for the {variant} generators")
-            return float(kimg[variant])
-        return float(kimg)
+    def generators(self) -> list[GeneratorRef]:
+        """The generators the sources need, in a stable order (masks before painters)."""
+        needed: list[GeneratorRef] = []
+        for spec in self.source_specs():
+            needed += [g for g in spec.generators if g not in needed]
+        order = {v: i for i, v in enumerate(VARIANTS)}
+        return sorted(needed, key=lambda g: (g.family, order.get(g.variant, len(order))))
 
-    def variants(self) -> list[str]:
-        """GAN variants the sources need, in a stable order."""
-        needed = {v for s in self.source_specs() for v in s.variants}
-        return [v for v in ("joint", "mask", "conditional") if v in needed]
+    def generator_settings(self, generator: GeneratorRef) -> GeneratorSettings:
+        """Preset, length, seed and snapshot interval of one of the study's generators."""
+        gan = self.gan
+        return GeneratorSettings(
+            gan.preset, gan.kimg_for(generator.variant), gan.seed, gan.snapshot_kimg
+        )
 
 
 def _fail(path: Path | None, field_name: str, problem: str) -> SynthaugError:
@@ -103,35 +151,17 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
     return list(raw)
 
 
-def parse_study(
-    raw: dict[str, Any], path: Path | None = None, base: Path | None = None
-) -> StudyConfig:
-    """Validate a study mapping; every problem names its field."""
-    if not isinstance(raw, dict):
-        raise _fail(path, "study", "expected a mapping at the top level")
-    base = base or Path.cwd()
-    known = {
-        "name",
-        "datasets",
-        "sources",
-        "n_levels",
-        "folds",
-        "seeds",
-        "gan",
-        "seg",
-        "generate",
-        "quality",
-    }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise _fail(path, unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
-    for key in ("datasets", "n_levels", "folds"):
-        if key not in raw:
-            raise _fail(path, key, "required field missing")
-    datasets = []
-    if not isinstance(raw["datasets"], list) or not raw["datasets"]:
+KNOWN_FIELDS = (
+    "name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate",
+    "quality",
+)  # fmt: skip
+
+
+def _parse_datasets(raw: Any, path: Path | None, base: Path) -> list[StudyDataset]:
+    if not isinstance(raw, list) or not raw:
         raise _fail(path, "datasets", "expected a non-empty list of {name, store}")
-    for i, entry in enumerate(raw["datasets"]):
+    datasets = []
+    for i, entry in enumerate(raw):
         if not isinstance(entry, dict) or "store" not in entry:
             raise _fail(
                 path, f"datasets[{i}]", "needs a 'store' (a folder made by `synthaug prepare`)"
@@ -148,19 +178,25 @@ def parse_study(
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise _fail(path, "datasets", f"dataset names must be unique, got {names}")
-    sources = raw.get("sources", list(SOURCES))
-    if not isinstance(sources, list) or not sources:
+    return datasets
+
+
+def _parse_sources(raw: Any, path: Path | None) -> list[str]:
+    if not isinstance(raw, list) or not raw:
         raise _fail(path, "sources", "expected a non-empty list")
     canonical = []
-    for i, s in enumerate(sources):
+    for i, s in enumerate(raw):
         try:
             canonical.append(parse_source(s).name)
         except SynthaugError as exc:
             raise _fail(path, f"sources[{i}]", str(exc).removeprefix("source: ")) from None
     if len(set(canonical)) != len(canonical):
         raise _fail(path, "sources", f"each source may appear once, got {canonical}")
-    sources = canonical
-    n_levels = _int_list(raw["n_levels"], "n_levels", path)
+    return canonical
+
+
+def _parse_n_levels(raw: Any, path: Path | None) -> list[int]:
+    n_levels = _int_list(raw, "n_levels", path)
     if any(n < 0 for n in n_levels):
         raise _fail(path, "n_levels", f"must be 0 or more, got {n_levels}")
     if n_levels != sorted(set(n_levels)):
@@ -171,56 +207,90 @@ def parse_study(
             "n_levels",
             "must start with 0 (the real-only baseline every comparison is against)",
         )
-    folds = _int_list(raw["folds"], "folds", path)
-    seeds = _int_list(raw.get("seeds", [0]), "seeds", path)
-    gan = {"preset": "cpu-tiny", "kimg": 4.0, **(raw.get("gan") or {})}
-    seg = {"preset": "cpu-tiny", **(raw.get("seg") or {})}
-    generate = {"seed": 0, "truncation": 1.0, **(raw.get("generate") or {})}
-    if gan["preset"] not in GAN_PRESETS:
+    return n_levels
+
+
+def _section(raw: dict, name: str, cls: type, path: Path | None) -> Any:
+    """A typed settings section; unknown keys name the field."""
+    values = raw.get(name) or {}
+    if not isinstance(values, dict):
+        raise _fail(path, name, f"expected a mapping, got {values!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise _fail(
+            path, f"{name}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
+        )
+    return cls(**values)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _check_gan(gan: GanSettings, path: Path | None) -> None:
+    if gan.preset not in GAN_PRESETS:
         raise _fail(
             path,
             "gan.preset",
-            f"unknown preset {gan['preset']!r}; choose from {', '.join(GAN_PRESETS)}",
+            f"unknown preset {gan.preset!r}; choose from {', '.join(GAN_PRESETS)}",
         )
-    if seg["preset"] not in SEG_PRESETS:
-        raise _fail(
-            path,
-            "seg.preset",
-            f"unknown preset {seg['preset']!r}; choose from {', '.join(SEG_PRESETS)}",
-        )
-    kimg = gan["kimg"]
-    per_variant = kimg if isinstance(kimg, dict) else {v: kimg for v in VARIANTS}
-    if set(per_variant) - set(VARIANTS) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-        for v in per_variant.values()
-    ):
+    per_variant = gan.kimg if isinstance(gan.kimg, dict) else {v: gan.kimg for v in VARIANTS}
+    if set(per_variant) - set(VARIANTS) or not all(_positive(v) for v in per_variant.values()):
         raise _fail(
             path,
             "gan.kimg",
             f"must be a positive number or a mapping of variants ({', '.join(VARIANTS)}) to "
-            f"positive numbers, got {kimg!r}",
+            f"positive numbers, got {gan.kimg!r}",
         )
-    snap = gan.get("snapshot_kimg")
-    if snap is not None and (not isinstance(snap, int | float) or snap <= 0):
-        raise _fail(path, "gan.snapshot_kimg", f"must be a positive number, got {snap!r}")
-    quality = {"enabled": True, **(raw.get("quality") or {})}
-    if set(quality) != {"enabled"} or not isinstance(quality["enabled"], bool):
-        raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {quality!r}")
-    config = StudyConfig(
-        str(raw.get("name", path.stem if path else "study")),
-        datasets,
-        list(sources),
-        n_levels,
-        folds,
-        seeds,
-        gan,
-        seg,
-        generate,
-        quality,
-    )
-    missing = [v for v in config.variants() if isinstance(kimg, dict) and v not in kimg]
+    if gan.snapshot_kimg is not None and not _positive(gan.snapshot_kimg):
+        raise _fail(
+            path, "gan.snapshot_kimg", f"must be a positive number, got {gan.snapshot_kimg!r}"
+        )
+
+
+def _check_settings(config: StudyConfig, path: Path | None) -> None:
+    _check_gan(config.gan, path)
+    if config.seg.preset not in SEG_PRESETS:
+        raise _fail(
+            path,
+            "seg.preset",
+            f"unknown preset {config.seg.preset!r}; choose from {', '.join(SEG_PRESETS)}",
+        )
+    if not isinstance(config.quality.enabled, bool):
+        raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {config.quality!r}")
+    kimg = config.gan.kimg
+    stylegan2 = [g.variant for g in config.generators() if g.family == "stylegan2"]
+    missing = [v for v in stylegan2 if isinstance(kimg, dict) and v not in kimg]
     if missing:
         raise _fail(path, "gan.kimg", f"no training length for the {', '.join(missing)} generators")
+
+
+def parse_study(
+    raw: dict[str, Any], path: Path | None = None, base: Path | None = None
+) -> StudyConfig:
+    """Validate a study mapping; every problem names its field."""
+    if not isinstance(raw, dict):
+        raise _fail(path, "study", "expected a mapping at the top level")
+    unknown = sorted(set(raw) - set(KNOWN_FIELDS))
+    if unknown:
+        raise _fail(path, unknown[0], f"unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
+    for key in ("datasets", "n_levels", "folds"):
+        if key not in raw:
+            raise _fail(path, key, "required field missing")
+    config = StudyConfig(
+        name=str(raw.get("name", path.stem if path else "study")),
+        datasets=_parse_datasets(raw["datasets"], path, base or Path.cwd()),
+        sources=_parse_sources(raw.get("sources", list(SOURCES)), path),
+        n_levels=_parse_n_levels(raw["n_levels"], path),
+        folds=_int_list(raw["folds"], "folds", path),
+        seeds=_int_list(raw.get("seeds", [0]), "seeds", path),
+        gan=_section(raw, "gan", GanSettings, path),
+        seg=_section(raw, "seg", SegSettings, path),
+        generate=_section(raw, "generate", GenerateSettings, path),
+        quality=_section(raw, "quality", QualitySettings, path),
+    )
+    _check_settings(config, path)
     return config
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import yaml
 
 from synthaug.atomic import atomic_file
-from synthaug.config import PrepareOptions
-from synthaug.data.phantom import make_phantom
-from synthaug.data.prepare import prepare
+from synthaug.data.options import PrepareOptions
 from synthaug.progress import console
-from synthaug.study.config import parse_study
+from synthaug.stages.prepare import build_phantom, prepare_dataset
+from synthaug.study.config import StudyConfig, parse_study
+from synthaug.study.layout import StudyLayout
 from synthaug.study.report import make_report
 from synthaug.study.runner import add_timing, run_study
 
@@ -69,32 +69,32 @@ QUICK = DemoSize(
 TASKS = ("tissue", "lesion")
 
 
-def run_demo(
-    out: Path | str = "runs/demo", quick: bool = False, workers: int = 2, seed: int = 0
-) -> Path:
-    """Run (or resume) the demo under ``out``; returns the report's index.html."""
-    size = QUICK if quick else FULL
-    out = Path(out)
-    t0 = time.perf_counter()
+DEMO_SOURCES = ["joint", "mask-conditional", "real-mask-conditional"]
+
+
+def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list[dict]:
+    """Both phantom tasks, built and prepared once: the study's ``datasets`` entries."""
     datasets = []
     for task in TASKS:
         name = f"phantom-{task}"
         dataset, store = out / "datasets" / name, out / "stores" / name
         if not dataset.exists():
-            make_phantom(dataset, patients=size.patients, task=task, seed=seed, workers=workers)
+            build_phantom(dataset, patients=size.patients, task=task, seed=seed, workers=workers)
         if not store.exists():
-            prepare(
-                dataset,
-                store,
-                PrepareOptions(
-                    resolution=size.resolution, folds=size.prepare_folds, seed=seed, workers=workers
-                ),
+            options = PrepareOptions(
+                resolution=size.resolution, folds=size.prepare_folds, seed=seed, workers=workers
             )
+            prepare_dataset(dataset, store, options)
         datasets.append({"name": name, "store": str(store.resolve())})
-    raw = {
+    return datasets
+
+
+def demo_study(datasets: list[dict], size: DemoSize, quick: bool, seed: int) -> dict:
+    """The demo's study config (as written to study.yaml)."""
+    return {
         "name": "demo-quick" if quick else "demo",
         "datasets": datasets,
-        "sources": ["joint", "mask-conditional", "real-mask-conditional"],
+        "sources": DEMO_SOURCES,
         "n_levels": size.n_levels,
         "folds": size.study_folds,
         "seeds": [seed],
@@ -112,36 +112,51 @@ def run_demo(
         },
         "generate": {"seed": seed, "truncation": 1.0},
     }
+
+
+def run_demo(
+    out: Path | str = "runs/demo", quick: bool = False, workers: int = 2, seed: int = 0
+) -> Path:
+    """Run (or resume) the demo under ``out``; returns the report's index.html."""
+    size = QUICK if quick else FULL
+    out = Path(out)
+    t0 = time.perf_counter()
+    raw = demo_study(prepare_phantoms(out, size, seed, workers), size, quick, seed)
     config = parse_study(raw)
     data_seconds = time.perf_counter() - t0
     with atomic_file(out / "study.yaml", "w") as handle:
         yaml.safe_dump(raw, handle, sort_keys=False)
     console.print(
-        f"demo: data ready in {time.perf_counter() - t0:.0f} s; running the study (config {out / 'study.yaml'})"
+        f"demo: data ready in {data_seconds:.0f} s; running the study (config {out / 'study.yaml'})"
     )
-    results = run_study(config, out / "study", workers=workers)
+    layout = StudyLayout(out / "study")
+    results = run_study(config, layout.root, workers=workers)
     t1 = time.perf_counter()
     report = make_report(results, out / "report")
-    add_timing(out / "study", "phantom+prepare", data_seconds)
-    add_timing(out / "study", "report", time.perf_counter() - t1)
-    for line in consistency_summary(out / "study"):
+    add_timing(layout, "phantom+prepare", data_seconds)
+    add_timing(layout, "report", time.perf_counter() - t1)
+    for line in consistency_summary(layout, config):
         console.print(f"demo: {line}")
     console.print(f"demo: finished in {time.perf_counter() - t0:.0f} s; report: {report.resolve()}")
     return report
 
 
-def consistency_summary(study: Path) -> list[str]:
+def consistency_summary(layout: StudyLayout, config: StudyConfig) -> list[str]:
     """One line per (dataset, source): mean mask–image consistency over folds, and the same
     real-only U-Net's consistency on real test slices (the ceiling)."""
-    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for path in sorted((study / "quality").glob("*/fold*/*.json")):
-        q = json.loads(path.read_text())
-        c = q.get("consistency") or {}
-        if c.get("synthetic") and c.get("real_test"):
-            key = (q["dataset"], q["source"])
-            found.setdefault(key, []).append((c["synthetic"]["mean"], c["real_test"]["mean"]))
-    return [
-        f"{dataset} {source}: mask–image consistency {np.mean([v[0] for v in values]):.3f} "
-        f"(real test slices with the same U-Net: {np.mean([v[1] for v in values]):.3f})"
-        for (dataset, source), values in found.items()
-    ]
+    lines = []
+    for ds in config.datasets:
+        for spec in config.source_specs():
+            values = []
+            for fold in config.folds:
+                path = layout.quality(ds.name, fold, spec)
+                c = (json.loads(path.read_text()) if path.is_file() else {}).get("consistency")
+                if c and c.get("synthetic") and c.get("real_test"):
+                    values.append((c["synthetic"]["mean"], c["real_test"]["mean"]))
+            if values:
+                lines.append(
+                    f"{ds.name} {spec.name}: mask–image consistency "
+                    f"{np.mean([v[0] for v in values]):.3f} (real test slices with the same "
+                    f"U-Net: {np.mean([v[1] for v in values]):.3f})"
+                )
+    return lines

@@ -1,51 +1,77 @@
-"""The study report's quality sections: GAN health and FID over training (from each GAN run's
-``quality.json``) and the image quality of each synthetic set (``quality/…/SOURCE.json``)."""
+"""The study report's quality sections: generator health and FID over training (from each
+run's snapshot scores) and the image quality of each synthetic set (``quality/…/SOURCE.json``)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from synthaug.config import parse_source
-from synthaug.gan.checkpoint import QUALITY
-from synthaug.quality.snapshots import primary_space, unusable_reason
+from synthaug.quality.snapshots import unusable_reason
+from synthaug.stages.families import family_of
+from synthaug.stages.sources import GeneratorRef
+from synthaug.stages.train_generator import snapshot_scores
+from synthaug.study.config import StudyConfig
+from synthaug.study.layout import StudyLayout
+from synthaug.viz import save_figure
 
 
-def _gan_runs(root: Path, config: dict) -> list[tuple[str, int, str, dict]]:
-    """(dataset, fold, variant, quality.json) of every scored GAN run of the study."""
+@dataclass(frozen=True)
+class ScoredRun:
+    """A study generator run with its snapshot scores."""
+
+    dataset: str
+    fold: int
+    generator: GeneratorRef
+    run: Path
+    scores: dict
+
+    @property
+    def space(self) -> str:
+        """The feature space the run is ranked in (older score files lack the field)."""
+        return self.scores.get("space", "mask" if self.generator.variant == "mask" else "image")
+
+    @property
+    def name(self) -> str:
+        g = self.generator
+        return g.variant if g.family == "stylegan2" else f"{g.family} {g.variant}"
+
+
+def scored_runs(layout: StudyLayout, config: StudyConfig) -> list[ScoredRun]:
+    """Every scored generator run of the study."""
     runs = []
-    for ds in config.get("datasets", []):
-        for fold in config.get("folds", []):
-            base = root / "gans" / ds["name"] / f"fold{fold}"
-            for variant in ("joint", "mask", "conditional"):
-                path = base / variant / QUALITY
-                if path.is_file():
-                    runs.append((ds["name"], fold, variant, json.loads(path.read_text())))
+    for ds in config.datasets:
+        for fold in config.folds:
+            for generator in config.generators():
+                run = layout.generator_run(ds.name, fold, generator)
+                scores = snapshot_scores(run)
+                if scores:
+                    runs.append(ScoredRun(ds.name, fold, generator, run, scores))
     return runs
 
 
-def _training_warnings(root: Path, dataset: str, fold: int, variant: str) -> list[str]:
-    path = root / "gans" / dataset / f"fold{fold}" / variant / "summary.json"
-    return json.loads(path.read_text()).get("warnings", []) if path.is_file() else []
+def _training_warnings(run: Path) -> list[str]:
+    health = family_of(run).health(run)
+    return health.warnings if health else []
 
 
-def gan_health_table(root: Path, config: dict) -> pd.DataFrame:
-    """Per GAN run: the best snapshot, its FID / precision / recall / diversity in the run's
-    ranking space, the held-out real value of each, and whether the run is usable."""
+def gan_health_table(layout: StudyLayout, config: StudyConfig) -> pd.DataFrame:
+    """Per generator run: the best snapshot, its FID / precision / recall / diversity in the
+    run's ranking space, the held-out real value of each, and whether the run is usable."""
     rows = []
-    for dataset, fold, variant, q in _gan_runs(root, config):
-        space = primary_space(variant)
+    for r in scored_runs(layout, config):
+        dataset, fold, q, space = r.dataset, r.fold, r.scores, r.space
         best = q["best"][space]
         held = q["held_out"][space]
         rows.append(
             {
                 "dataset": dataset,
                 "fold": fold,
-                "variant": variant,
+                "variant": r.name,
                 "space": space,
                 "best kimg": q["best"]["nimg"] / 1000,
                 "FID": best["fid"],
@@ -59,36 +85,35 @@ def gan_health_table(root: Path, config: dict) -> pd.DataFrame:
                 "consistency held-out": q["held_out"].get("consistency", np.nan),
                 "usable": "yes" if q["usable"] else f"NO ({unusable_reason(q)})",
                 "unusable snapshots": len(q.get("warnings", [])),
-                "D-won ticks": len(_training_warnings(root, dataset, fold, variant)),
+                "D-won ticks": len(_training_warnings(r.run)),
             }
         )
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
-def plot_fid_over_training(root: Path, config: dict, path: Path) -> bool:
-    """One panel per dataset: FID of each variant's snapshots (fold-wise lines) against kimg,
+def plot_fid_over_training(layout: StudyLayout, config: StudyConfig, path: Path) -> bool:
+    """One panel per dataset: FID of each generator's snapshots (fold-wise lines) against kimg,
     the held-out real FID dashed. Returns False (and writes nothing) when no run was scored."""
-    from synthaug.study.report import save_figure
-
-    runs = _gan_runs(root, config)
+    runs = scored_runs(layout, config)
     if not runs:
         return False
-    datasets = sorted({r[0] for r in runs})
-    colours = {"joint": "C0", "mask": "C1", "conditional": "C2"}
+    datasets = sorted({r.dataset for r in runs})
+    names = sorted({r.name for r in runs}, key=[r.name for r in runs].index)
+    colours = {name: f"C{i}" for i, name in enumerate(names)}
     fig = Figure(figsize=(4.2 * len(datasets), 3.0))
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, dataset in zip(axes, datasets, strict=True):
         seen = set()
-        for ds, _fold, variant, q in runs:
-            if ds != dataset:
+        for run in runs:
+            if run.dataset != dataset:
                 continue
-            space = primary_space(variant)
+            q, space, colour = run.scores, run.space, colours[run.name]
             kimg = [r["nimg"] / 1000 for r in q["snapshots"]]
             fid = [r[space]["fid"] for r in q["snapshots"]]
-            label = f"{variant} ({space})" if variant not in seen else None
-            seen.add(variant)
-            ax.plot(kimg, fid, marker="o", ms=3, lw=1, color=colours[variant], label=label)
-            ax.axhline(q["held_out"][space]["fid"], color=colours[variant], ls="--", lw=0.7)
+            label = f"{run.name} ({space})" if run.name not in seen else None
+            seen.add(run.name)
+            ax.plot(kimg, fid, marker="o", ms=3, lw=1, color=colour, label=label)
+            ax.axhline(q["held_out"][space]["fid"], color=colour, ls="--", lw=0.7)
             for r in q["snapshots"]:
                 if r["collapsed"]:
                     ax.plot(r["nimg"] / 1000, r[space]["fid"], "x", color="red", ms=7)
@@ -103,16 +128,15 @@ def plot_fid_over_training(root: Path, config: dict, path: Path) -> bool:
     return True
 
 
-def synthetic_quality_table(root: Path, config: dict) -> pd.DataFrame:
+def synthetic_quality_table(layout: StudyLayout, config: StudyConfig) -> pd.DataFrame:
     """Per (dataset, source), averaged over folds: joint in-domain FID / KID / precision /
     recall of the synthetic set and of held-out real slices, mask–image consistency of the
     synthetic pairs and of real test slices (the ceiling), and a filter's acceptance rate."""
     rows = []
-    for ds in config.get("datasets", []):
-        for source in config.get("sources", []):
-            slug = parse_source(source).slug
-            for fold in config.get("folds", []):
-                path = root / "quality" / ds["name"] / f"fold{fold}" / f"{slug}.json"
+    for ds in config.datasets:
+        for spec in config.source_specs():
+            for fold in config.folds:
+                path = layout.quality(ds.name, fold, spec)
                 if not path.is_file():
                     continue
                 q = json.loads(path.read_text())
@@ -121,8 +145,8 @@ def synthetic_quality_table(root: Path, config: dict) -> pd.DataFrame:
                 cons = q.get("consistency") or {}
                 rows.append(
                     {
-                        "dataset": ds["name"],
-                        "source": source,
+                        "dataset": ds.name,
+                        "source": spec.name,
                         "FID": joint.get("fid", np.nan),
                         "FID held-out": held.get("fid", np.nan),
                         "KID": joint.get("kid_mean", np.nan),

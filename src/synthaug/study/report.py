@@ -21,13 +21,15 @@ from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
 from synthaug.study.analysis import StudyStatistics, analyse, format_statistics  # noqa: E402
 from synthaug.study.cd_diagram import plot_cd_diagram  # noqa: E402
+from synthaug.study.config import StudyConfig  # noqa: E402
+from synthaug.study.layout import StudyLayout  # noqa: E402
 from synthaug.study.quality_report import (  # noqa: E402
     gan_health_table,
     plot_fid_over_training,
     synthetic_quality_table,
 )
-from synthaug.study.runner import STUDY_META, TIMINGS, read_results  # noqa: E402
-from synthaug.viz import pair_grid, save_png  # noqa: E402
+from synthaug.study.runner import read_results, read_study  # noqa: E402
+from synthaug.viz import pair_grid, save_figure, save_png  # noqa: E402
 
 SAMPLE_SLICES = 8
 QUALITY_NOTE = "No quality metrics (the study ran with quality: {enabled: false})."
@@ -39,15 +41,6 @@ QUALITY_LEGEND = (
     "the same U-Net on real test slices (the ceiling). Class TV: total variation between real "
     "and synthetic class frequencies."
 )
-
-
-def save_figure(fig: Figure, path: Path) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    with atomic_file(path) as handle:
-        handle.write(buffer.getvalue())
 
 
 def plot_dice_vs_n(summary: pd.DataFrame, path: Path) -> None:
@@ -98,39 +91,42 @@ def _table_md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _sample_grids(root: Path, config: dict, out: Path) -> list[tuple[str, str]]:
-    """Uncurated real and synthetic pairs: (caption, file name) per dataset and source."""
+def _evenly(count: int) -> np.ndarray:
+    return np.linspace(0, count - 1, SAMPLE_SLICES).round().astype(int)
+
+
+def sample_grids(layout: StudyLayout, config: StudyConfig, out: Path) -> list[tuple[str, str]]:
+    """Uncurated real and synthetic pairs: (caption, file name) per dataset and source —
+    every source of the config, filtered ones included."""
     figures = []
-    for ds in config.get("datasets", []):
-        store = SliceStore(ds["store"])
-        fold = config["folds"][0]
+    fold = config.folds[0]
+    for ds in config.datasets:
+        store = SliceStore(ds.store)
         images, labels = store.arrays(store.split(fold).train[:2])
-        idx = np.linspace(0, len(images) - 1, SAMPLE_SLICES).round().astype(int)
-        name = f"samples-{ds['name']}-real.png"
+        idx = _evenly(len(images))
+        name = f"samples-{ds.name}-real.png"
         save_png(out / name, pair_grid(images[idx], labels[idx], columns=2), scale=2)
-        figures.append((f"{ds['name']}: real training pairs (fold {fold})", name))
-        for source in config.get("sources", []):
-            syn_dir = root / "synthetic" / ds["name"] / f"fold{fold}" / source
+        figures.append((f"{ds.name}: real training pairs (fold {fold})", name))
+        for spec in config.source_specs():
+            syn_dir = layout.synthetic(ds.name, fold, spec)
             if not (syn_dir / "dataset.json").is_file():
                 continue
-            patients = read_synthetic(syn_dir, limit=1)
-            p = patients[0]
-            idx = np.linspace(0, len(p.images) - 1, SAMPLE_SLICES).round().astype(int)
-            name = f"samples-{ds['name']}-{source}.png"
+            p = read_synthetic(syn_dir, limit=1)[0]
+            idx = _evenly(len(p.images))
+            name = f"samples-{ds.name}-{spec.slug}.png"
             save_png(out / name, pair_grid(p.images[idx], p.labels[idx], columns=2), scale=2)
-            figures.append(
-                (f"{ds['name']}: synthetic pairs from {source} (uncurated, fold {fold})", name)
-            )
+            caption = f"{ds.name}: synthetic pairs from {spec.name} (uncurated, fold {fold})"
+            figures.append((caption, name))
     return figures
 
 
-def _overview(config: dict) -> pd.DataFrame:
+def _overview(config: StudyConfig) -> pd.DataFrame:
     rows = []
-    for ds in config.get("datasets", []):
-        s = SliceStore(ds["store"]).summary()
+    for ds in config.datasets:
+        s = SliceStore(ds.store).summary()
         rows.append(
             {
-                "dataset": ds["name"],
+                "dataset": ds.name,
                 "patients": s["patients"],
                 "slices": s["slices"],
                 "channels": ", ".join(s["modalities"]),
@@ -159,21 +155,12 @@ def _verdict(stats: StudyStatistics) -> str:
     return text
 
 
-def make_report(results: Path | str, out: Path | str) -> Path:
-    """Write ``index.html`` and ``report.md`` with their figures into ``out``; returns the HTML path."""
-    results = Path(results)
-    root = results if results.is_dir() else results.parent
-    df = read_results(results)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stats = analyse(df)
-    write_json(out / "stats.json", stats.as_dict())
-    meta = json.loads((root / STUDY_META).read_text()) if (root / STUDY_META).is_file() else {}
-    config = meta.get("config", {})
-    timings = json.loads((root / TIMINGS).read_text()) if (root / TIMINGS).is_file() else {}
+Section = tuple[str, "pd.DataFrame | str | None", "list[tuple[str, str]] | None"]
 
+
+def _result_figures(stats: StudyStatistics, out: Path) -> list[tuple[str, str]]:
     plot_dice_vs_n(stats.summary, out / "dice_vs_n.png")
-    figures: list[tuple[str, str]] = [
+    figures = [
         (
             "Mean foreground Dice ± s.e. against added synthetic patients (dashed: n = 0)",
             "dice_vs_n.png",
@@ -189,21 +176,23 @@ def make_report(results: Path | str, out: Path | str) -> Path:
         figures.append(
             ("Critical-difference diagram over n levels (Demšar 2006)", "cd_diagram.png")
         )
-    samples = _sample_grids(root, config, out) if config else []
-    quality_figures = (
-        [
-            (
-                "In-domain FID of each generator's snapshots against its fold's real training "
-                "slices (dashed: held-out real patients; x: collapsed snapshot)",
-                "fid_over_training.png",
-            )
-        ]
-        if config and plot_fid_over_training(root, config, out / "fid_over_training.png")
-        else []
-    )
-    quality_table = synthetic_quality_table(root, config) if config else pd.DataFrame()
-    gan_table = gan_health_table(root, config) if config else pd.DataFrame()
+    return figures
 
+
+def _timings(layout: StudyLayout, df: pd.DataFrame) -> pd.DataFrame:
+    timings = json.loads(layout.timings.read_text()) if layout.timings.is_file() else {}
+    cell_time = (
+        df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])["train_seconds"]
+        if "train_seconds" in df
+        else pd.Series(dtype=float)
+    )
+    rows = [{"stage": k, "wall seconds": v} for k, v in timings.items()]
+    if len(cell_time):
+        rows.append({"stage": "U-Net per cell (mean)", "wall seconds": float(cell_time.mean())})
+    return pd.DataFrame(rows)
+
+
+def _statistics_sections(stats: StudyStatistics, out: Path) -> list[Section]:
     significant = (
         stats.wilcoxon[stats.wilcoxon["significant"]][
             ["dataset", "source", "n", "mean_diff", "p_holm", "direction"]
@@ -211,57 +200,86 @@ def make_report(results: Path | str, out: Path | str) -> Path:
         if not stats.wilcoxon.empty
         else pd.DataFrame()
     )
-    summary = stats.summary[["dataset", "source", "n", "mean", "se", "count"]]
-    overview = _overview(config) if config else pd.DataFrame()
-    cell_time = (
-        df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])["train_seconds"]
-        if "train_seconds" in df
-        else pd.Series(dtype=float)
-    )
-    timing_rows = pd.DataFrame(
-        [{"stage": k, "wall seconds": v} for k, v in timings.items()]
-        + (
-            [{"stage": "U-Net per cell (mean)", "wall seconds": float(cell_time.mean())}]
-            if len(cell_time)
-            else []
-        )
-    )
-    sections = [
+    return [
         ("Verdict", _verdict(stats), None),
-        ("Dice against added synthetic patients", None, figures),
+        ("Dice against added synthetic patients", None, _result_figures(stats, out)),
         ("Significant gains and harms", significant, None),
         ("Statistics", format_statistics(stats), None),
-        ("Mean ± s.e. per cell", summary, None),
-        ("Samples: real and synthetic pairs", None, samples),
+        (
+            "Mean ± s.e. per cell",
+            stats.summary[["dataset", "source", "n", "mean", "se", "count"]],
+            None,
+        ),
+    ]
+
+
+def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) -> list[Section]:
+    """Samples, quality, generator health and datasets: what needs the study's config."""
+    if config is None:
+        return [("Synthetic data quality", "(no study.json beside the results)", None)]
+    fid_figure = out / "fid_over_training.png"
+    quality_figures = (
+        [
+            (
+                "In-domain FID of each generator's snapshots against its fold's real training "
+                "slices (dashed: held-out real patients; x: collapsed snapshot)",
+                fid_figure.name,
+            )
+        ]
+        if plot_fid_over_training(layout, config, fid_figure)
+        else []
+    )
+    quality_table = synthetic_quality_table(layout, config)
+    sections: list[Section] = [
+        ("Samples: real and synthetic pairs", None, sample_grids(layout, config, out)),
         (
             "Synthetic data quality",
             quality_table if not quality_table.empty else QUALITY_NOTE,
             None,
         ),
-        *(
-            [("Reading the quality numbers", QUALITY_LEGEND, None)]
-            if not quality_table.empty
-            else []
-        ),
-        ("Generators over training", gan_table, quality_figures),
-        ("Datasets", overview, None),
-        ("Timings", timing_rows, None),
+    ]
+    if not quality_table.empty:
+        sections.append(("Reading the quality numbers", QUALITY_LEGEND, None))
+    sections += [
+        ("Generators over training", gan_health_table(layout, config), quality_figures),
+        ("Datasets", _overview(config), None),
+    ]
+    return sections
+
+
+def make_report(results: Path | str, out: Path | str) -> Path:
+    """Write ``index.html`` and ``report.md`` with their figures into ``out``; returns the HTML path."""
+    results = Path(results)
+    layout = StudyLayout(results if results.is_dir() else results.parent)
+    df = read_results(results)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = analyse(df)
+    write_json(out / "stats.json", stats.as_dict())
+    config = read_study(layout)
+    sections = [
+        *_statistics_sections(stats, out),
+        *_study_sections(layout, config, out),
+        ("Timings", _timings(layout, df), None),
         (
             "Configuration",
-            json.dumps(config, indent=2) if config else "(no study.json beside the results)",
+            json.dumps(config.to_dict(), indent=2)
+            if config
+            else "(no study.json beside the results)",
             None,
         ),
     ]
+    title = config.name if config else "synthaug study"
     html_path = out / "index.html"
     with atomic_file(html_path, "w") as handle:
-        handle.write(_render_html(sections, meta))
+        handle.write(_render_html(sections, title))
     with atomic_file(out / "report.md", "w") as handle:
-        handle.write(_render_md(sections, meta))
+        handle.write(_render_md(sections, title))
     return html_path
 
 
-def _render_html(sections, meta: dict) -> str:
-    title = html.escape(meta.get("config", {}).get("name", "synthaug study"))
+def _render_html(sections: list[Section], title: str) -> str:
+    title = html.escape(title)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{title} — synthaug report</title>",
@@ -288,8 +306,7 @@ def _render_html(sections, meta: dict) -> str:
     return "\n".join(parts)
 
 
-def _render_md(sections, meta: dict) -> str:
-    title = meta.get("config", {}).get("name", "synthaug study")
+def _render_md(sections: list[Section], title: str) -> str:
     parts = [
         f"# {title}",
         "",

@@ -11,13 +11,12 @@ import pandas as pd
 from synthaug.atomic import atomic_file, write_json
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
-from synthaug.study.config import StudyConfig, load_study
+from synthaug.seg.train import RESULTS
+from synthaug.study.config import StudyConfig, load_study, parse_study
 from synthaug.study.executors import run_jobs
 from synthaug.study.grid import Plan, SegJob, plan_study
+from synthaug.study.layout import StudyLayout
 
-STUDY_META = "study.json"
-RESULTS_CSV = "results.csv"
-TIMINGS = "timings.json"
 RESULT_COLUMNS = [
     "dataset",
     "source",
@@ -46,7 +45,7 @@ def _check_folds(config: StudyConfig) -> None:
                 f"datasets[{i}].store: {ds.store} has folds 0..{store.num_folds - 1}; folds {missing} requested"
             )
         no_val = [f for f in config.folds if not store.split(f).val]
-        if config.quality["enabled"] and no_val:
+        if config.quality.enabled and no_val:
             raise SynthaugError(
                 f"datasets[{i}].store: folds {no_val} of {ds.store} have no validation patients, "
                 "which snapshot scoring compares against; prepare with --val-fraction above 0 "
@@ -54,9 +53,9 @@ def _check_folds(config: StudyConfig) -> None:
             )
 
 
-def _claim_folder(root: Path, config: StudyConfig) -> None:
+def _claim_folder(layout: StudyLayout, config: StudyConfig) -> None:
     """A study folder belongs to one config: refuse to mix results of two studies."""
-    meta_path = root / STUDY_META
+    meta_path, root = layout.meta, layout.root
     if meta_path.is_file():
         previous = json.loads(meta_path.read_text())
         if previous.get("fingerprint") != config.fingerprint():
@@ -71,7 +70,7 @@ def _claim_folder(root: Path, config: StudyConfig) -> None:
 
 def cell_rows(job: SegJob) -> list[dict]:
     """Rows of one finished cell: per class (and "mean"), Dice averaged over test patients."""
-    results = json.loads((Path(job.out) / "results.json").read_text())
+    results = json.loads((Path(job.options.out) / RESULTS).read_text())
     test = pd.DataFrame(results["test"])
     rows = []
     for class_name, group in test.groupby("class_name", sort=False):
@@ -107,9 +106,9 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(handle, index=False)
 
 
-def add_timing(root: Path, phase: str, seconds: float) -> None:
+def add_timing(layout: StudyLayout, phase: str, seconds: float) -> None:
     """Add wall seconds to a phase in the study's timings.json (summed over resumed runs)."""
-    path = root / TIMINGS
+    path = layout.timings
     timings = json.loads(path.read_text()) if path.is_file() else {}
     timings[phase] = round(timings.get(phase, 0.0) + seconds, 2)
     write_json(path, timings)
@@ -125,25 +124,34 @@ def run_study(
     """Run (or resume) every job of the study and write ``results.csv``; returns its path."""
     config = config if isinstance(config, StudyConfig) else load_study(config)
     _check_folds(config)
-    root = Path(out)
-    _claim_folder(root, config)
-    plan = plan_study(config, root)
+    layout = StudyLayout(Path(out))
+    _claim_folder(layout, config)
+    plan = plan_study(config, layout)
     for phase, jobs in plan.phases():
         t0 = time.perf_counter()
         ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
         if ran:
-            add_timing(root, phase.split(" ")[0], time.perf_counter() - t0)
-    results = collect_results(plan)
-    path = root / RESULTS_CSV
-    write_results(results, path)
-    return path
+            add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
+    write_results(collect_results(plan), layout.results)
+    return layout.results
+
+
+def read_study(layout: StudyLayout) -> StudyConfig | None:
+    """The config a study folder was run with (None when it has no study.json)."""
+    if not layout.meta.is_file():
+        return None
+    try:
+        raw = json.loads(layout.meta.read_text())["config"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise SynthaugError(f"{layout.meta}: not a readable study record ({exc})") from exc
+    return parse_study(raw, layout.meta)
 
 
 def read_results(path: Path | str) -> pd.DataFrame:
     """A results table, checked for the columns the statistics need."""
     path = Path(path)
     if path.is_dir():
-        path = path / RESULTS_CSV
+        path = StudyLayout(path).results
     if not path.is_file():
         raise SynthaugError(f"{path}: results table not found; run `synthaug study` first")
     try:

@@ -215,11 +215,6 @@ class FriedmanResult:
         """Whether the Friedman test (tie-corrected) rejects equal ranks at ``alpha``."""
         return bool(self.p_value < self.alpha)
 
-    def ranks_frame(self) -> pd.DataFrame:
-        """Return columns n, avg_rank sorted from best to worst."""
-        items = sorted(self.avg_ranks.items(), key=lambda kv: kv[1])
-        return pd.DataFrame(items, columns=["n", "avg_rank"])
-
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable summary (no score matrix; Nemenyi p as nested dict)."""
         return {
@@ -318,7 +313,7 @@ def friedman_nemenyi(
     nemenyi.columns = pd.Index(levels, name="n")
 
     q_alpha = nemenyi_q_alpha(k, alpha)
-    cd = q_alpha * math.sqrt(k * (k + 1) / (6.0 * n_problems))
+    cd = critical_difference(k, n_problems, alpha)
     cliques = [[int(n) for n in c] for c in nemenyi_cliques(avg_ranks, cd)]
 
     notes = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from synthaug.config import PrepareOptions
+from synthaug.data.options import PrepareOptions
 
 SHAPE = (12, 14, 10)
 BODY = 100.0

@@ -59,8 +59,8 @@ def write_toy_msd(root: Path, patients: int = 10, slices: int = 6, seed: int = 0
 
 
 def make_toy_store(tmp: Path, patients: int = 10, slices: int = 6, folds: int = 2):
-    from synthaug.config import PrepareOptions
     from synthaug.data import prepare
+    from synthaug.data.options import PrepareOptions
 
     ds = write_toy_msd(tmp / "toy_ds", patients, slices)
     opts = PrepareOptions(

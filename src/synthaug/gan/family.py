@@ -1,0 +1,90 @@
+"""StyleGAN2 as a generator family (``synthaug.generator.GeneratorFamily``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synthaug.errors import SynthaugError
+from synthaug.gan.checkpoint import RUN_META, SUMMARY, list_snapshots, snapshot_nimg
+from synthaug.gan.networks import VARIANTS
+from synthaug.gan.run import RunInfo
+from synthaug.gan.sample import StyleGAN2Sampler, load_generator, variant_outputs
+from synthaug.gan.train import TrainOptions, train
+from synthaug.generator import RunDescription, Snapshot, TrainingHealth, TrainRequest
+
+FAMILY = "stylegan2"
+
+
+class StyleGAN2Family:
+    """Joint, mask and conditional StyleGAN2 generators."""
+
+    name = FAMILY
+    variants = VARIANTS
+
+    def owns(self, run: Path) -> bool:
+        path = Path(run) / RUN_META
+        if not path.is_file():
+            return False
+        try:
+            return json.loads(path.read_text()).get("family", FAMILY) == FAMILY
+        except json.JSONDecodeError:
+            return True  # ours by layout; RunInfo.read names the corrupt file
+
+    def train(self, request: TrainRequest) -> Path:
+        return train(
+            TrainOptions(
+                store=request.store,
+                fold=request.fold,
+                variant=request.variant,
+                preset=request.preset,
+                kimg=request.kimg,
+                out=request.out,
+                resume=request.resume,
+                seed=request.seed,
+                snapshot_kimg=request.snapshot_kimg,
+                device=request.device,
+                precision=request.precision,
+            )
+        )
+
+    def describe(self, run: Path) -> RunDescription:
+        info = RunInfo.read(run)
+        return RunDescription(
+            family=FAMILY,
+            variant=info.variant,
+            store=info.store,
+            store_name=info.store_name,
+            fold=info.fold,
+            modalities=info.modalities,
+            labels=info.labels,
+            resolution=info.resolution,
+            train_patients=info.train_patients,
+            median_slices=info.median_slices,
+            pixel_size_mm=info.pixel_size_mm,
+            outputs=variant_outputs(info.variant),
+        )
+
+    def snapshots(self, run: Path) -> list[Snapshot]:
+        return [Snapshot(p, snapshot_nimg(p)) for p in list_snapshots(Path(run))]
+
+    def load(self, run: Path, snapshot: Path | None = None) -> StyleGAN2Sampler:
+        return StyleGAN2Sampler(load_generator(run, snapshot))
+
+    def health(self, run: Path) -> TrainingHealth | None:
+        path = Path(run) / SUMMARY
+        if not path.is_file():
+            return None
+        try:
+            summary = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SynthaugError(f"{path}: corrupt training summary ({exc.msg})") from exc
+        return TrainingHealth(
+            nimg=int(summary["nimg"]),
+            seconds=float(summary.get("train_seconds", 0.0)),
+            images_per_second=float(summary.get("img_per_s", 0.0)),
+            warnings=list(summary.get("warnings", [])),
+        )
+
+
+STYLEGAN2 = StyleGAN2Family()

@@ -1,0 +1,150 @@
+"""What the pipeline needs from any generator family (StyleGAN2 in ``gan``, later diffusion).
+
+A *family* trains on one fold's training patients into a run folder, lists the run's
+snapshots, loads one snapshot as a :class:`Sampler` and reports the run's training health.
+The stages and the study only talk to this interface, so a sibling package can add a family
+without touching them. Quality scoring and pair filtering see a sampler, never a network.
+
+Array conventions: images [N, C, R, R] float32 in [-1, 1]; masks [N, R, R] int64 in 0..K-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a generator variant emits: images, masks, or both. A generator that emits images
+    but no masks is a *painter*: it paints images for masks it is given."""
+
+    images: bool
+    masks: bool
+
+    @property
+    def paints_masks(self) -> bool:
+        return self.images and not self.masks
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """One loaded generator snapshot; ``outputs`` says what ``sample`` returns."""
+
+    variant: str
+    outputs: Outputs
+
+    def sample(
+        self, count: int, seed: int, masks: np.ndarray | None = None, truncation: float = 1.0
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``count`` samples, deterministic for ``seed``: (images | None, masks | None)."""
+        ...
+
+
+class PairFilter(Protocol):
+    """Decides which generated image–mask pairs to keep (e.g. mask–image consistency ≥ T)."""
+
+    label: str  # how messages name the filter, e.g. "consistency>=0.5"
+
+    def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """images [N, C, R, R], masks [N, R, R] → keep [N] bool."""
+        ...
+
+    def describe(self) -> dict:
+        """JSON-ready settings of the filter, recorded with the synthetic set."""
+        ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A saved state of a run's generator: file, name and images seen when it was saved."""
+
+    path: Path
+    nimg: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """What a generator run was trained on: everything a stage needs to use its samples."""
+
+    family: str
+    variant: str
+    store: str
+    store_name: str
+    fold: int
+    modalities: list[str]
+    labels: list[str]
+    resolution: int
+    train_patients: list[str]
+    median_slices: int  # slices per synthetic patient
+    pixel_size_mm: float
+    outputs: Outputs
+
+
+@dataclass(frozen=True)
+class TrainingHealth:
+    """How far a run got and what went wrong on the way (from the family's own records)."""
+
+    nimg: int
+    seconds: float
+    images_per_second: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train ``variant`` of a family on ``fold`` of ``store`` into ``out``.
+
+    ``kimg``: training length in thousands of real images shown; ``preset``: the family's
+    preset name; ``snapshot_kimg`` None: the preset's interval; ``precision`` None: the
+    preset's; ``resume`` continues an existing run (and is refused when there is none to
+    continue only by the family's own rules).
+    """
+
+    store: str
+    fold: int
+    variant: str
+    out: str
+    preset: str = "cpu-tiny"
+    kimg: float = 10.0
+    seed: int = 0
+    resume: bool = False
+    snapshot_kimg: float | None = None
+    device: str = "auto"
+    precision: str | None = None
+
+
+class GeneratorFamily(Protocol):
+    """A generator family: how to train, find, load and judge its runs."""
+
+    name: str
+    variants: tuple[str, ...]
+
+    def owns(self, run: Path) -> bool:
+        """Whether ``run`` is a run folder of this family."""
+        ...
+
+    def train(self, request: TrainRequest) -> Path:
+        """Train (or resume) a run; returns the run folder."""
+        ...
+
+    def describe(self, run: Path) -> RunDescription: ...
+
+    def snapshots(self, run: Path) -> list[Snapshot]:
+        """Snapshots in training order (oldest first)."""
+        ...
+
+    def load(self, run: Path, snapshot: Path | None = None) -> Sampler:
+        """The named snapshot, else the latest one."""
+        ...
+
+    def health(self, run: Path) -> TrainingHealth | None:
+        """None while the run has not finished a training call."""
+        ...

@@ -1,0 +1,69 @@
+"""Where everything of a study lives: the one place that derives a study folder's paths.
+
+    study.json                                 the config and its fingerprint
+    results.csv, timings.json, stats.json      the results table, wall time per phase, statistics
+    gans/DATASET/foldF/VARIANT/                StyleGAN2 run (train-gan; quality.json)
+    generators/DATASET/foldF/FAMILY-VARIANT/   a run of any other generator family
+    synthetic/DATASET/foldF/SOURCE/            max-n synthetic patients (generate)
+    cells/DATASET/foldF/seedS/SOURCE-nN/       U-Net run (train-seg); n = 0 uses SOURCE "none"
+    quality/DATASET/foldF/SOURCE.json          image-quality metrics of a synthetic set
+
+SOURCE folders use the source's slug (``real-mask-conditional.consistency-ge-0.5``); the
+results table uses its name (``real-mask-conditional[consistency>=0.5]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthaug.stages.sources import GeneratorRef, SourceSpec
+
+BASELINE_SOURCE = "none"  # the results table's source of the shared real-only (n = 0) cells
+
+
+@dataclass(frozen=True)
+class StudyLayout:
+    """Paths inside one study folder."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "study.json"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def timings(self) -> Path:
+        return self.root / "timings.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+    def generator_run(self, dataset: str, fold: int, generator: GeneratorRef) -> Path:
+        if generator.family == "stylegan2":
+            return self.root / "gans" / dataset / f"fold{fold}" / generator.variant
+        name = f"{generator.family}-{generator.variant}"
+        return self.root / "generators" / dataset / f"fold{fold}" / name
+
+    def synthetic(self, dataset: str, fold: int, source: SourceSpec) -> Path:
+        return self.root / "synthetic" / dataset / f"fold{fold}" / source.slug
+
+    def cell(self, dataset: str, fold: int, seed: int, source: SourceSpec | None, n: int) -> Path:
+        """A U-Net run; ``source`` None is the shared real-only baseline (n = 0)."""
+        slug = BASELINE_SOURCE if source is None else source.slug
+        return self.root / "cells" / dataset / f"fold{fold}" / f"seed{seed}" / f"{slug}-n{n}"
+
+    def reference_unet(self, dataset: str, fold: int, seed: int) -> Path:
+        """The real-only U-Net of (dataset, fold, seed): a baseline cell's weights."""
+        return self.cell(dataset, fold, seed, None, 0) / "model.pt"
+
+    def quality(self, dataset: str, fold: int, source: SourceSpec) -> Path:
+        return self.root / "quality" / dataset / f"fold{fold}" / f"{source.slug}.json"

@@ -329,7 +329,7 @@ def run_ab_child(
     return {"img_s": images / statistics.median(times), "others": others.share}
 
 
-def run_ab(variants: list[str], repeats: int, threads: int) -> None:
+def run_ab(variants: list[str], repeats: int, threads: int, configs: list[str]) -> None:
     settings = [
         ("glibc, Adam", False, False),
         ("glibc, fused Adam", False, True),
@@ -339,7 +339,7 @@ def run_ab(variants: list[str], repeats: int, threads: int) -> None:
     print(f"torch {torch.__version__}, {threads} threads; training img/s, median of {repeats} "
           "interleaved child runs (each the median of 3 windows of 16 steps)")  # fmt: skip
     print(f"{'config':<10}{'variant':<13}" + "".join(f"{name:>20}" for name, _, _ in settings))
-    for config in ("reference", "cpu-tiny"):
+    for config in configs:
         for variant in variants:
             found: dict[str, list[float]] = {name: [] for name, _, _ in settings}
             others = []
@@ -396,6 +396,9 @@ def main() -> None:
     parser.add_argument("--child", metavar="VARIANT", help=argparse.SUPPRESS)
     parser.add_argument("--ab", action="store_true", help="allocator × fused-Adam comparison")
     parser.add_argument("--repeats", type=int, default=3, help="--ab: interleaved repeats")
+    parser.add_argument(
+        "--configs", nargs="+", default=["reference", "cpu-tiny"], help="--ab: configurations"
+    )
     parser.add_argument("--ab-child", metavar="VARIANT", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="reference", help=argparse.SUPPRESS)
     parser.add_argument("--fused", action="store_true", help=argparse.SUPPRESS)
@@ -406,7 +409,7 @@ def main() -> None:
         print(json.dumps(r))
         return
     if args.ab:
-        run_ab(args.variants, args.repeats, args.threads)
+        run_ab(args.variants, args.repeats, args.threads, args.configs)
         return
 
     if args.profile:

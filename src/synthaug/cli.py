@@ -430,13 +430,26 @@ def study(
     ray_address: Annotated[
         str | None, typer.Option(help="Address of an existing Ray cluster (executor ray).")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the plan, its estimated compute and its power; run nothing."
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) the whole grid; finished cells are never recomputed."""
-    from synthaug.study.config import load_study
+    from synthaug.study.config import design_warnings, load_study
+    from synthaug.study.dry_run import describe_plan
     from synthaug.study.runner import run_study
 
     cfg = load_study(config)
-    path = run_study(cfg, out or Path("runs") / cfg.name, executor, workers, ray_address)
+    folder = out or Path("runs") / cfg.name
+    if dry_run:
+        typer.echo(describe_plan(cfg, folder, workers))
+        return
+    for warning in design_warnings(cfg):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    path = run_study(cfg, folder, executor, workers, ray_address)
     console.print(
         f"study: results → {path}; next: synthaug stats {path} / synthaug report {path} --out DIR"
     )
@@ -445,12 +458,28 @@ def study(
 @app.command()
 def stats(
     results: Annotated[Path, typer.Argument(help="results.csv (or the study folder).")],
+    design: Annotated[
+        str | None,
+        typer.Option(
+            help="per-source (each source its own family, datasets as blocks) or paper (the "
+            "paper's pooled dataset × source blocks); default: the study's."
+        ),
+    ] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level.")] = None,
+    rope: Annotated[
+        float | None,
+        typer.Option(help="Practical equivalence: ± mean foreground Dice (default 0.01)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole analysis as JSON.")
+    ] = False,
 ) -> None:
-    """Mean ± s.e., Friedman + Nemenyi over n levels, Wilcoxon–Holm of each n against n = 0."""
-    from synthaug.study.analysis import analyse, format_statistics
-    from synthaug.study.runner import read_results
+    """Per-dataset comparisons with n = 0 (Wilcoxon, corrected t, Bayesian), Friedman, power."""
+    from synthaug.study.runner import analyse_results
+    from synthaug.study.verdict import format_statistics
 
-    typer.echo(format_statistics(analyse(read_results(results))))
+    result = analyse_results(results, design, alpha, rope)
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_statistics(result))
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""Study statistics, checked against Demšar (2006) worked by hand and against tiny tables."""
+"""Statistical building blocks, checked against Demšar (2006), hand computations and tiny
+tables."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -14,12 +16,18 @@ from synthaug.study.stats import (
     StatsError,
     critical_difference,
     expand_baseline,
-    friedman_nemenyi,
+    fold_units,
+    friedman_exact_p,
+    friedman_floor,
+    friedman_test,
+    hodges_lehmann,
     holm_adjust,
+    nadeau_bengio,
     nemenyi_cliques,
     nemenyi_q_alpha,
+    signed_rank,
     summarise,
-    wilcoxon_vs_baseline,
+    wilcoxon_floor,
 )
 
 # --------------------------------------------------------------------------- Demšar (2006)
@@ -86,22 +94,9 @@ def _hand_avg_ranks() -> list[float]:
     return [sum(row[j] for row in DEMSAR_RANKS.values()) / N_DEMSAR for j in range(K_DEMSAR)]
 
 
-def _demsar_frame(auc: dict[str, tuple[float, ...]]) -> pd.DataFrame:
-    """Each data set is a (dataset, source) problem; classifier j is the level n = j."""
-    rows = [
-        {
-            "dataset": name,
-            "source": "demsar",
-            "n": j,
-            "fold": 0,
-            "seed": 0,
-            "class_name": "mean",
-            "dice": value,
-        }
-        for name, values in auc.items()
-        for j, value in enumerate(values)
-    ]
-    return pd.DataFrame(rows)
+def _demsar_scores(auc: dict[str, tuple[float, ...]]) -> pd.DataFrame:
+    """Data sets as blocks, classifier j as treatment j."""
+    return pd.DataFrame.from_dict(auc, orient="index", columns=[0, 1, 2, 3])
 
 
 def _demsar_as_ranked() -> dict[str, tuple[float, ...]]:
@@ -151,29 +146,28 @@ def test_critical_difference_formula():
     assert critical_difference(4, 14, 0.05) == pytest.approx(1.25, abs=5e-3)
 
 
-def test_friedman_nemenyi_reproduces_demsar_example():
-    res = friedman_nemenyi(_demsar_frame(_demsar_as_ranked()))
+def test_friedman_reproduces_demsars_iman_davenport_decision():
+    res = friedman_test(_demsar_scores(_demsar_as_ranked()))
     hand = _hand_avg_ranks()
-    assert res.n_levels == [0, 1, 2, 3]
-    assert res.num_problems == N_DEMSAR and res.k == K_DEMSAR
-    assert res.dropped_levels == [] and res.dropped_problems == []
+    assert res.treatments == [0, 1, 2, 3]
+    assert res.num_blocks == N_DEMSAR and res.k == K_DEMSAR
     assert [res.avg_ranks[n] for n in range(4)] == pytest.approx(hand, abs=1e-12)
 
     chi2 = _chi2_f(hand, N_DEMSAR, K_DEMSAR)
-    assert res.chi2_uncorrected == pytest.approx(chi2, rel=1e-12)
-    assert res.chi2_uncorrected == pytest.approx(9.28, abs=5e-3)
     f_f = _f_f(chi2, N_DEMSAR, K_DEMSAR)
     assert res.iman_davenport_f == pytest.approx(f_f, rel=1e-12)
     assert res.iman_davenport_f == pytest.approx(3.69, abs=5e-3)
     assert res.iman_davenport_p == pytest.approx(ss.f.sf(f_f, 3, 39), rel=1e-9)
-    assert res.iman_davenport_p < 0.05  # Demšar rejects the null hypothesis
+    # 14 blocks of 4: too many rankings to enumerate, so F decides — and, as in Demšar
+    # ("F(3, 39) = 2.85 < 3.69, we reject"), it rejects.
+    assert res.exact_p is None and res.p_value == res.iman_davenport_p
+    assert res.p_value < 0.05 and res.significant
 
     # scipy corrects χ² for ties: groups of sizes t give C = 1 − Σ(t³ − t) / (N k (k² − 1)).
     # Ties here: mushroom (4 tied), iris, lung cancer, primary tumor (2 tied each).
     c = 1 - (60 + 6 + 6 + 6) / (N_DEMSAR * K_DEMSAR * (K_DEMSAR**2 - 1))
     assert res.chi2 == pytest.approx(chi2 / c, rel=1e-9)
-    assert res.chi2 > res.chi2_uncorrected
-    assert res.p_value == pytest.approx(ss.chi2.sf(chi2 / c, 3), rel=1e-9)
+    assert res.chi2_p == pytest.approx(ss.chi2.sf(chi2 / c, 3), rel=1e-9)
 
     assert res.q_alpha == pytest.approx(Q_005_K4, abs=1e-3)
     assert res.cd == pytest.approx(_cd(Q_005_K4, N_DEMSAR, K_DEMSAR), abs=2e-3)
@@ -183,7 +177,7 @@ def test_friedman_nemenyi_reproduces_demsar_example():
 
 
 def test_nemenyi_at_alpha_010_separates_c45_as_in_demsar():
-    res = friedman_nemenyi(_demsar_frame(_demsar_as_ranked()), alpha=0.10)
+    res = friedman_test(_demsar_scores(_demsar_as_ranked()), alpha=0.10)
     assert res.cd == pytest.approx(_cd(Q_010_K4, N_DEMSAR, K_DEMSAR), abs=2e-3)
     # C4.5 (n=0) is worse than C4.5+m (1) and C4.5+m+cf (3); C4.5+cf (2) sits in both groups.
     assert res.cliques == [[3, 1, 2], [2, 0]]
@@ -200,70 +194,65 @@ def test_nemenyi_at_alpha_010_separates_c45_as_in_demsar():
 def test_printed_table_with_its_voting_tie_gives_different_ranks():
     # Ranking the rounded AUCs as printed ties voting's C4.5+cf and C4.5+m+cf at 2.5:
     # average ranks 44/14, 28/14, 41/14, 27/14, and χ²_F is no longer 9.28.
-    res = friedman_nemenyi(_demsar_frame(DEMSAR_AUC))
+    res = friedman_test(_demsar_scores(DEMSAR_AUC))
     hand = [44 / 14, 28 / 14, 41 / 14, 27 / 14]
     assert [res.avg_ranks[n] for n in range(4)] == pytest.approx(hand, abs=1e-12)
-    assert res.chi2_uncorrected == pytest.approx(_chi2_f(hand, 14, 4), rel=1e-12)
-    assert round(res.chi2_uncorrected, 2) == 9.86
+    assert round(_chi2_f(hand, 14, 4), 2) == 9.86
+    assert res.iman_davenport_f == pytest.approx(_f_f(_chi2_f(hand, 14, 4), 14, 4), rel=1e-12)
 
 
-# --------------------------------------------------------------------------- Friedman edge cases
+# --------------------------------------------------------------------------- Friedman: exact, floor
 
 
-def _grid(problems, levels, folds=2, seeds=1, value=lambda p, n, f, s: 0.5) -> pd.DataFrame:
-    rows = [
-        {
-            "dataset": d,
-            "source": src,
-            "n": n,
-            "fold": f,
-            "seed": s,
-            "class_name": "mean",
-            "dice": value((d, src), n, f, s),
-        }
-        for d, src in problems
-        for n in levels
-        for f in range(folds)
-        for s in range(seeds)
-    ]
-    return pd.DataFrame(rows)
+def test_exact_friedman_by_hand_and_the_floor():
+    # k = 3, N = 2: 36 equally likely pairs of rankings; both blocks agreeing on any one of
+    # the 6 orders is the most extreme outcome: p = 6/36.
+    assert friedman_exact_p(np.array([1.0, 2.0, 3.0]), 2) == pytest.approx(1 / 6)
+    assert friedman_floor(3, 2) == pytest.approx(1 / 6)
+    assert friedman_exact_p(np.array([2.0, 2.0, 2.0]), 2) == pytest.approx(1.0)
+    # k = 3, N = 3: agreement 6/216; ranks (1, 2.33, 2.67) i.e. sums (3, 7, 8) by enumeration.
+    assert friedman_exact_p(np.array([1.0, 2.0, 3.0]), 3) == pytest.approx(6 / 216)
+    sums = [3, 7, 8]
+    perms = list(itertools.permutations([1, 2, 3]))
+    stat = sum(v * v for v in sums)
+    count = sum(
+        1
+        for a in perms
+        for b in perms
+        for c in perms
+        if sum((a[j] + b[j] + c[j]) ** 2 for j in range(3)) >= stat
+    )
+    assert friedman_exact_p(np.array(sums) / 3, 3) == pytest.approx(count / 216)
 
 
-def test_friedman_drops_levels_or_problems_missing_somewhere():
-    problems = [("A", "joint"), ("A", "mask-conditional"), ("B", "joint")]
-    rng = np.random.default_rng(1)
-    df = _grid(problems, [0, 1, 2, 4], value=lambda *a: float(rng.uniform(0.6, 0.9)))
-    df = df[~((df.dataset == "B") & (df.n == 2))]
-    by_level = friedman_nemenyi(df)
-    assert by_level.n_levels == [0, 1, 4]
-    assert by_level.dropped_levels == [2]
-    assert by_level.num_problems == 3
-    by_problem = friedman_nemenyi(df, complete="problems")
-    assert by_problem.n_levels == [0, 1, 2, 4]
-    assert by_problem.dropped_problems == [("B", "joint")]
-    assert by_problem.problems == [("A", "joint"), ("A", "mask-conditional")]
-    # Problem scores are means over folds × seeds.
-    a = df[(df.dataset == "A") & (df.source == "joint") & (df.n == 1)]["dice"].mean()
-    assert by_level.scores.loc[("A", "joint"), 1] == pytest.approx(a)
-
-
-def test_friedman_ranks_highest_dice_first_and_all_ties_are_harmless():
-    problems = [("A", "joint"), ("B", "joint"), ("C", "joint")]
-    df = _grid(problems, [0, 1, 2], value=lambda p, n, f, s: 0.5 + 0.1 * n)
-    res = friedman_nemenyi(df)
-    assert res.avg_ranks == {0: 3.0, 1: 2.0, 2: 1.0}
+def test_a_test_that_cannot_reject_does_not_whatever_f_says():
+    # Two blocks ranking three levels alike: F is infinite (p = 0), yet no data can give an
+    # exact p below 1/6. The test does not reject and draws no ranking.
+    scores = pd.DataFrame([[0.9, 0.8, 0.7], [0.6, 0.5, 0.4]], columns=[0, 2, 6])
+    res = friedman_test(scores)
     assert math.isinf(res.iman_davenport_f) and res.iman_davenport_p == 0.0
-    tied = friedman_nemenyi(_grid(problems, [0, 1, 2]))
-    assert tied.chi2 == 0.0 and tied.p_value == 1.0 and tied.chi2_uncorrected == 0.0
-    assert tied.iman_davenport_f == 0.0 and tied.iman_davenport_p == pytest.approx(1.0)
-    assert tied.cliques == [[0, 1, 2]]
+    assert res.p_value == pytest.approx(1 / 6) and not res.significant
+    assert res.cd is None and res.nemenyi_p is None and res.cliques == []
+    assert "cannot reject" in " ".join(res.notes)
 
 
-def test_friedman_needs_three_levels_and_two_problems():
-    with pytest.raises(StatsError, match="at least|>= 3"):
-        friedman_nemenyi(_grid([("A", "joint"), ("B", "joint")], [0, 1]))
-    with pytest.raises(StatsError, match=">= 2 problems"):
-        friedman_nemenyi(_grid([("A", "joint")], [0, 1, 2]))
+def test_post_hoc_only_after_the_omnibus_rejects():
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame(rng.uniform(size=(8, 4)), columns=[0, 1, 2, 3])
+    res = friedman_test(noise)
+    assert not res.significant and res.cd is None and res.nemenyi_p is None
+    clear = pd.DataFrame([[0.9, 0.8, 0.7, 0.6]] * 8, columns=[0, 1, 2, 3]) + rng.normal(
+        0, 1e-3, (8, 4)
+    )
+    res = friedman_test(clear)
+    assert res.significant and res.cd is not None and res.cliques
+
+
+def test_friedman_needs_three_treatments_and_two_blocks():
+    with pytest.raises(StatsError, match=">= 3 treatments"):
+        friedman_test(pd.DataFrame([[0.1, 0.2], [0.3, 0.4]]))
+    with pytest.raises(StatsError, match=">= 2 blocks"):
+        friedman_test(pd.DataFrame([[0.1, 0.2, 0.3]]))
 
 
 def test_nemenyi_cliques_are_maximal_groups_below_cd():
@@ -274,44 +263,40 @@ def test_nemenyi_cliques_are_maximal_groups_below_cd():
     assert nemenyi_cliques({"a": 1.0, "b": 2.0}, 1.0) == []  # span must be < CD
 
 
-# --------------------------------------------------------------------------- summaries
+# --------------------------------------------------------------------------- units
 
 
-def test_summarise_mean_and_standard_error_by_hand():
+def _grid(problems, levels, folds=2, seeds=1, value=lambda p, n, f, s: 0.5) -> pd.DataFrame:
     rows = [
-        ("A", "joint", 0, 0, 0, 0.8),
-        ("A", "joint", 0, 1, 0, 0.9),
-        ("A", "joint", 0, 2, 0, 0.7),
-        ("A", "joint", 4, 0, 0, 0.6),  # single value: s.e. undefined
-        ("A", "joint", 8, 0, 0, 0.5),
-        ("A", "joint", 8, 1, 0, math.nan),
-    ]
-    df = pd.DataFrame(rows, columns=["dataset", "source", "n", "fold", "seed", "dice"])
-    df["class_name"] = "mean"
-    df = pd.concat([df, df.assign(class_name="tumour", dice=0.1)], ignore_index=True)
-    out = summarise(df).set_index("n")
-    assert list(out.columns[:3]) == ["dataset", "source", "mean"]
-    assert out.loc[0, "mean"] == pytest.approx(0.8)
-    # std (ddof=1) of 0.8, 0.9, 0.7 is 0.1; s.e. = 0.1 / sqrt(3)
-    assert out.loc[0, "std"] == pytest.approx(0.1)
-    assert out.loc[0, "se"] == pytest.approx(0.1 / math.sqrt(3))
-    assert out.loc[0, "count"] == 3
-    assert out.loc[4, "mean"] == pytest.approx(0.6)
-    assert out.loc[4, "count"] == 1 and math.isnan(out.loc[4, "se"])
-    assert out.loc[8, "count"] == 1 and out.loc[8, "mean"] == pytest.approx(0.5)
-    per_class = summarise(df, class_name=None)
-    assert set(per_class["class_name"]) == {"mean", "tumour"}
-    assert len(per_class) == 6
+        {
+            "dataset": d, "source": src, "n": n, "fold": f, "seed": s, "class_name": "mean",
+            "dice": value((d, src), n, f, s),
+        }
+        for d, src in problems
+        for n in levels
+        for f in range(folds)
+        for s in range(seeds)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_seeds_are_averaged_within_a_fold():
+    df = _grid([("A", "joint")], [0, 4], folds=5, seeds=4, value=lambda p, n, f, s: f + s / 10)
+    units = fold_units(df)
+    assert len(units) == 2 * 5 and set(units["seeds"]) == {4}
+    assert units.set_index(["n", "fold"]).loc[(4, 2), "value"] == pytest.approx(2 + 0.15)
+    summary = summarise(units).set_index("n")
+    assert summary.loc[4, "count"] == 5  # folds, not folds × seeds
+    assert summary.loc[4, "se"] == pytest.approx(np.std(np.arange(5) + 0.15, ddof=1) / 5**0.5)
 
 
 def test_duplicate_cells_are_an_error():
     df = _grid([("A", "joint")], [0, 1, 2])
     with pytest.raises(StatsError, match="share a cell key"):
-        summarise(pd.concat([df, df.iloc[:1]], ignore_index=True))
-    # ... also when a shared baseline is being expanded alongside.
+        fold_units(pd.concat([df, df.iloc[:1]], ignore_index=True))
     shared = _grid([("A", "none")], [0], folds=3)
     with pytest.raises(StatsError, match="share a cell key"):
-        summarise(pd.concat([df, df.iloc[-1:], shared], ignore_index=True))
+        fold_units(pd.concat([df, df.iloc[-1:], shared], ignore_index=True))
 
 
 # --------------------------------------------------------------------------- expand_baseline
@@ -338,7 +323,7 @@ def test_expand_baseline_copies_shared_rows_to_each_source():
     assert len(a_joint) == 3
     assert a_joint.set_index("fold").loc[0, "dice"] == pytest.approx(0.99)
     # Summaries then see n = 0 in every problem.
-    s = summarise(df)
+    s = summarise(fold_units(df))
     assert set(s.loc[s.n == 0, "source"]) == {"joint", "mask-conditional"}
 
 
@@ -347,87 +332,56 @@ def test_expand_baseline_rejects_sourceless_augmented_rows():
         expand_baseline(_grid([("A", "none")], [0, 4]))
 
 
-# --------------------------------------------------------------------------- Wilcoxon vs n = 0
+# --------------------------------------------------------------------------- paired tests
 
 
-def _paired_problem(dataset, source, diff_by_n, pairs=10, seed=0):
-    """Baseline Dice varies strongly over (fold, seed); each n adds diff_by_n[n](i)."""
-    rng = np.random.default_rng(seed)
-    base = rng.uniform(0.4, 0.95, size=pairs)
-    rows = []
-    for i in range(pairs):
-        fold, s = i % 5, i // 5
-        rows.append((dataset, source, 0, fold, s, base[i]))
-        for n, diff in diff_by_n.items():
-            rows.append((dataset, source, n, fold, s, base[i] + diff(i)))
-    return rows
+def test_signed_rank_takes_its_direction_from_the_ranks_not_the_mean():
+    # 14 small gains and one large loss: the mean is negative, the ranks say gain.
+    diffs = [0.01 + 0.001 * i for i in range(14)] + [-0.5]
+    assert np.mean(diffs) < 0
+    test = signed_rank(diffs)
+    assert test.w_minus == 15 and test.w_plus == sum(range(1, 15))  # the loss has rank 15
+    assert test.direction == "gain"
+    assert test.p_value == pytest.approx(ss.wilcoxon(diffs).pvalue)
+    assert test.p_value < 0.01
+    assert signed_rank([-0.2, -0.1, -0.3]).direction == "harm"
+    assert signed_rank([0.0, 0.0]).p_value == 1.0 and signed_rank([0.0, 0.0]).direction == "none"
+    assert math.isnan(signed_rank([0.1]).p_value)
 
 
-def _frame(rows):
-    df = pd.DataFrame(rows, columns=["dataset", "source", "n", "fold", "seed", "dice"])
-    return df.assign(class_name="mean")
+def test_wilcoxon_floor():
+    assert wilcoxon_floor(5) == pytest.approx(0.0625)  # 5 folds can never reach 0.05
+    assert wilcoxon_floor(10) == pytest.approx(2 / 1024)
+    assert wilcoxon_floor(0) == 1.0
+    assert signed_rank([0.1, 0.2, 0.3, 0.4, 0.5]).p_value == pytest.approx(0.0625)
 
 
-def test_wilcoxon_gain_harm_and_noise():
-    noise = [0.02, -0.03, 0.01, -0.01, 0.025, -0.02, 0.015, -0.005, -0.012, 0.018]
-    rows = _paired_problem("A", "joint", {4: lambda i: 0.05, 8: lambda i: noise[i]})
-    rows += _paired_problem("B", "joint", {4: lambda i: -0.05}, seed=1)
-    df = _frame(rows).sample(frac=1.0, random_state=3)  # pairing must not rely on row order
-    out = wilcoxon_vs_baseline(df).set_index(["dataset", "n"])
-    gain, harm, flat = out.loc[("A", 4)], out.loc[("B", 4)], out.loc[("A", 8)]
-    assert gain["n_pairs"] == 10
-    assert gain["mean_diff"] == pytest.approx(0.05) and gain["median_diff"] == pytest.approx(0.05)
-    assert gain["p_value"] == pytest.approx(2 / 2**10)  # exact: all 10 signs positive
-    assert gain["p_holm"] == pytest.approx(2 * 2 / 2**10)  # Holm over 2 levels in problem A
-    assert gain["significant"] and gain["direction"] == "gain"
-    assert harm["significant"] and harm["direction"] == "harm"
-    assert harm["p_holm"] == pytest.approx(harm["p_value"])  # only one level in problem B
-    assert flat["p_value"] > 0.5 and not flat["significant"] and flat["direction"] == "none"
-    assert flat["p_value"] == pytest.approx(ss.wilcoxon(noise).pvalue)
+def test_hodges_lehmann_by_hand():
+    d = [0.1, 0.2, -0.05, 0.3, 0.15]
+    walsh = sorted((d[i] + d[j]) / 2 for i in range(5) for j in range(i, 5))
+    estimate, lo, hi, level = hodges_lehmann(d)
+    assert estimate == pytest.approx(np.median(walsh))
+    # n = 5: P(W+ <= 0) = 1/32 > 0.025, so the widest interval is all there is: 93.75 %.
+    assert (lo, hi) == (pytest.approx(walsh[0]), pytest.approx(walsh[-1]))
+    assert level == pytest.approx(1 - 2 / 32)
+    # n = 10: P(W+ <= 8) = 0.0244 <= 0.025 < P(W+ <= 9): leave 9 averages out on each side.
+    d10 = [0.03, -0.01, 0.05, 0.02, 0.04, 0.06, -0.02, 0.01, 0.07, 0.035]
+    w10 = sorted((d10[i] + d10[j]) / 2 for i in range(10) for j in range(i, 10))
+    _, lo, hi, level = hodges_lehmann(d10)
+    assert (lo, hi) == (pytest.approx(w10[8]), pytest.approx(w10[-9]))
+    assert level == pytest.approx(1 - 2 * 25 / 1024)
 
 
-def test_wilcoxon_degenerate_cases_never_crash():
-    rows = _paired_problem("A", "joint", {2: lambda i: 0.0, 4: lambda i: 0.05})
-    rows += [("A", "joint", 6, 0, 0, 0.7)]  # one pair only
-    rows += [("A", "joint", 8, 4, 9, 0.7), ("A", "joint", 8, 3, 9, 0.7)]  # no partner
-    out = wilcoxon_vs_baseline(_frame(rows)).set_index("n")
-    assert out.loc[2, "p_value"] == 1.0 and "zero" in out.loc[2, "note"]
-    assert out.loc[2, "direction"] == "none"
-    assert math.isnan(out.loc[6, "p_value"]) and out.loc[6, "n_pairs"] == 1
-    assert math.isnan(out.loc[6, "p_holm"]) and not out.loc[6, "significant"]
-    assert out.loc[8, "n_pairs"] == 0 and "unpaired" in out.loc[8, "note"]
-    # Holm counts the two real tests (n = 2 with p = 1, n = 4), not the NaNs.
-    assert out.loc[4, "p_holm"] == pytest.approx(2 * 2 / 2**10)
-    few = wilcoxon_vs_baseline(_frame(_paired_problem("A", "j", {4: lambda i: 0.05}, pairs=5)))
-    assert "cannot fall below" in few.loc[0, "note"] and not few.loc[0, "significant"]
-
-
-def test_wilcoxon_uses_shared_baseline_and_keeps_column_contract():
-    rows = _paired_problem("A", "joint", {4: lambda i: 0.05 + 0.001 * i})  # untied: fast exact p
-    df = _frame(rows)
-    shared = df[df.n == 0].assign(source="none")
-    other = df[df.n == 4].assign(source="mask-conditional", dice=lambda d: d.dice - 0.1)
-    out = wilcoxon_vs_baseline(pd.concat([shared, df[df.n == 4], other], ignore_index=True))
-    assert list(out.columns) == [
-        "dataset",
-        "source",
-        "n",
-        "n_pairs",
-        "mean_diff",
-        "median_diff",
-        "statistic",
-        "p_value",
-        "p_holm",
-        "significant",
-        "direction",
-        "note",
-    ]
-    assert dict(zip(out.source, out.direction, strict=True)) == {
-        "joint": "gain",
-        "mask-conditional": "harm",
-    }
-    empty = wilcoxon_vs_baseline(df[df.n == 0])
-    assert empty.empty and list(empty.columns) == list(out.columns)
+def test_nadeau_bengio_by_hand():
+    d = np.array([0.02, 0.035, 0.01, 0.028, 0.015])
+    rho = 20 / 80  # 20 test patients, 80 training patients per fold
+    se = math.sqrt((1 / 5 + rho) * d.var(ddof=1))
+    t = d.mean() / se
+    test = nadeau_bengio(d, rho)
+    assert test.se == pytest.approx(se) and test.t == pytest.approx(t) and test.df == 4
+    assert test.p_value == pytest.approx(2 * ss.t.sf(t, 4))
+    # The correction makes it more cautious than the naive paired t-test.
+    assert test.p_value > ss.ttest_1samp(d, 0).pvalue
 
 
 def test_holm_by_hand_and_monotone():
@@ -446,33 +400,8 @@ def test_holm_by_hand_and_monotone():
     assert adj == pytest.approx(multitest.multipletests(raw, method="holm")[1])
 
 
-def test_wilcoxon_holm_is_within_a_problem():
-    # Level n flips the sign of its n − 1 smallest differences: W = 0, 1, 3, 6 of 10 pairs.
-    diffs = {
-        n: (lambda i, n=n: 0.01 * (1 + 0.1 * i) * (-1 if i < n - 1 else 1)) for n in (1, 2, 3, 4)
-    }
-    one = _paired_problem("A", "joint", diffs)
-    other = _paired_problem("B", "joint", {4: lambda i: 0.05 + 0.001 * i}, seed=2)
-    out = wilcoxon_vs_baseline(_frame(one + other))
-    a = out[out.dataset == "A"].set_index("n")
-    assert list(a["statistic"]) == [0.0, 1.0, 3.0, 6.0]
-    p = a["p_value"].to_numpy()
-    assert p[0] < p[1] < p[2] < p[3]
-    # Holm by hand over the four levels of problem A only (problem B is its own family).
-    expected = np.maximum.accumulate([4 * p[0], 3 * p[1], 2 * p[2], 1 * p[3]])
-    assert a["p_holm"].to_numpy() == pytest.approx(expected)
-    assert (out["p_holm"] >= out["p_value"]).all()
-    for _, family in out.groupby("dataset"):
-        assert family.sort_values("p_value")["p_holm"].is_monotonic_increasing
-    b = out[out.dataset == "B"].iloc[0]
-    assert b["p_holm"] == pytest.approx(b["p_value"])
-
-
-# --------------------------------------------------------------------------- CD diagram
-
-
 def test_cd_diagram_writes_png_and_svg(tmp_path):
-    res = friedman_nemenyi(_demsar_frame(_demsar_as_ranked()), alpha=0.10)
+    res = friedman_test(_demsar_scores(_demsar_as_ranked()), alpha=0.10)
     ranks = {f"n={n}": r for n, r in res.avg_ranks.items()}
     written = plot_cd_diagram(ranks, res.cd, tmp_path / "cd.png", title="Demšar", svg=True)
     assert written == [tmp_path / "cd.png", tmp_path / "cd.svg"]

@@ -235,7 +235,10 @@ def test_report_files_exist_and_links_resolve(study_store, finished_study, tmp_p
         assert (html_path.parent / link).is_file(), link
     stats = json.loads((html_path.parent / "stats.json").read_text())
     assert {r["n"] for r in stats["summary"]} == {0, 1, 2}
-    assert stats["friedman"] is None or stats["friedman"]["num_problems"] == 3
+    # One dataset: no Friedman test over datasets, and the report says why.
+    assert stats["omnibus"] == [] and len(stats["omnibus_notes"]) == 3
+    assert {c["n_pairs"] for c in stats["comparisons"]} == {1}  # one fold: one pair
+    assert "cannot show a significant difference" in text
     assert "Verdict" in text and "REAL test patients" in text
     assert "fid_over_training.png" in links
     assert "Synthetic data quality" in text and "consistency real test" in text

@@ -197,6 +197,7 @@ def train_seg(opts: SegOptions) -> dict:
         "n_patients": opts.n_patients,
         "synthetic": opts.synthetic,
         "real_train_patients": len(split.train),
+        "real_val_patients": len(split.val),
         "real_train_slices": int(len(images) - n_syn),
         "synthetic_slices": n_syn,
         "steps": state["step"],

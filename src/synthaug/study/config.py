@@ -15,6 +15,7 @@ Example::
     seg: {preset: cpu-tiny}
     generate: {seed: 0, truncation: 1.0}
     quality: {enabled: true}           # snapshot FID curves, quality of each synthetic set
+    stats: {design: per-source, alpha: 0.05, rope: 0.01}   # or design: paper (pooled)
 
 Relative paths are resolved against the config file's folder.
 """
@@ -34,6 +35,7 @@ from synthaug.gan.networks import VARIANTS
 from synthaug.gan.presets import GAN_PRESETS
 from synthaug.seg.presets import SEG_PRESETS
 from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
+from synthaug.study.analysis import DESIGNS, design_floors
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,16 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class StatsSettings:
+    """The analysis: design ("per-source" or the paper's pooled "paper"), significance level
+    and the region of practical equivalence (± mean foreground Dice) of the Bayesian tests."""
+
+    design: str = "per-source"
+    alpha: float = 0.05
+    rope: float = 0.01
+
+
+@dataclass(frozen=True)
 class GeneratorSettings:
     """How one generator of a study is trained (from its family's section)."""
 
@@ -105,6 +117,7 @@ class StudyConfig:
     seg: SegSettings = field(default_factory=SegSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
     @property
     def max_n(self) -> int:
@@ -153,7 +166,7 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
 
 KNOWN_FIELDS = (
     "name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate",
-    "quality",
+    "quality", "stats",
 )  # fmt: skip
 
 
@@ -249,6 +262,25 @@ def _check_gan(gan: GanSettings, path: Path | None) -> None:
         )
 
 
+def _check_stats(stats: StatsSettings, path: Path | None) -> None:
+    if stats.design not in DESIGNS:
+        raise _fail(path, "stats.design", f"{stats.design!r} is not one of {', '.join(DESIGNS)}")
+    if not (isinstance(stats.alpha, float) and 0 < stats.alpha < 1):
+        raise _fail(path, "stats.alpha", f"must be a number in (0, 1), got {stats.alpha!r}")
+    if not (isinstance(stats.rope, int | float) and 0 <= stats.rope < 1):
+        raise _fail(path, "stats.rope", f"must be a Dice difference in [0, 1), got {stats.rope!r}")
+
+
+def design_warnings(config: StudyConfig) -> list[str]:
+    """One line per test family the study's design cannot make significant, naming the
+    config field to change (the study still runs: its Bayesian probabilities inform)."""
+    problems = design_floors(
+        len(config.datasets), len(config.sources), len(config.n_levels), len(config.folds),
+        config.stats.alpha,
+    )  # fmt: skip
+    return [f"{field_name}: {problem}" for field_name, problem in problems]
+
+
 def _check_settings(config: StudyConfig, path: Path | None) -> None:
     _check_gan(config.gan, path)
     if config.seg.preset not in SEG_PRESETS:
@@ -257,6 +289,7 @@ def _check_settings(config: StudyConfig, path: Path | None) -> None:
             "seg.preset",
             f"unknown preset {config.seg.preset!r}; choose from {', '.join(SEG_PRESETS)}",
         )
+    _check_stats(config.stats, path)
     if not isinstance(config.quality.enabled, bool):
         raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {config.quality!r}")
     kimg = config.gan.kimg
@@ -289,6 +322,7 @@ def parse_study(
         seg=_section(raw, "seg", SegSettings, path),
         generate=_section(raw, "generate", GenerateSettings, path),
         quality=_section(raw, "quality", QualitySettings, path),
+        stats=_section(raw, "stats", StatsSettings, path),
     )
     _check_settings(config, path)
     return config

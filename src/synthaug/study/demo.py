@@ -19,7 +19,7 @@ from synthaug.atomic import atomic_file
 from synthaug.data.options import PrepareOptions
 from synthaug.progress import console
 from synthaug.stages.prepare import build_phantom, prepare_dataset
-from synthaug.study.config import StudyConfig, parse_study
+from synthaug.study.config import StudyConfig, design_warnings, parse_study
 from synthaug.study.layout import StudyLayout
 from synthaug.study.report import make_report
 from synthaug.study.runner import add_timing, run_study
@@ -129,6 +129,8 @@ def run_demo(
     console.print(
         f"demo: data ready in {data_seconds:.0f} s; running the study (config {out / 'study.yaml'})"
     )
+    for warning in design_warnings(config):  # the demo is too small to test anything
+        console.print(f"demo: note: {warning}")
     layout = StudyLayout(out / "study")
     results = run_study(config, layout.root, workers=workers)
     t1 = time.perf_counter()

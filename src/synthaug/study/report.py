@@ -12,16 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from synthaug import __version__  # noqa: E402
 from synthaug.atomic import atomic_file, write_json  # noqa: E402
 from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
-from synthaug.study.analysis import StudyStatistics, analyse, format_statistics  # noqa: E402
-from synthaug.study.cd_diagram import plot_cd_diagram  # noqa: E402
-from synthaug.study.config import StudyConfig  # noqa: E402
+from synthaug.study.analysis import analyse  # noqa: E402
+from synthaug.study.config import StatsSettings, StudyConfig  # noqa: E402
 from synthaug.study.layout import StudyLayout  # noqa: E402
 from synthaug.study.quality_report import (  # noqa: E402
     gan_health_table,
@@ -29,7 +26,8 @@ from synthaug.study.quality_report import (  # noqa: E402
     synthetic_quality_table,
 )
 from synthaug.study.runner import read_results, read_study  # noqa: E402
-from synthaug.viz import pair_grid, save_figure, save_png  # noqa: E402
+from synthaug.study.stats_report import Section, statistics_sections  # noqa: E402
+from synthaug.viz import pair_grid, save_png  # noqa: E402
 
 SAMPLE_SLICES = 8
 QUALITY_NOTE = "No quality metrics (the study ran with quality: {enabled: false})."
@@ -41,40 +39,6 @@ QUALITY_LEGEND = (
     "the same U-Net on real test slices (the ceiling). Class TV: total variation between real "
     "and synthetic class frequencies."
 )
-
-
-def plot_dice_vs_n(summary: pd.DataFrame, path: Path) -> None:
-    """One panel per (dataset, source): mean Dice ± s.e. against n added patients, n = 0 marked."""
-    problems = sorted({(d, s) for d, s in zip(summary["dataset"], summary["source"], strict=True)})
-    datasets = sorted({d for d, _ in problems})
-    sources = sorted({s for _, s in problems})
-    fig = Figure(figsize=(3.2 * len(sources), 2.6 * len(datasets)))
-    axes = fig.subplots(len(datasets), len(sources), squeeze=False, sharex=True)
-    for i, dataset in enumerate(datasets):
-        for j, source in enumerate(sources):
-            ax = axes[i][j]
-            g = summary[
-                (summary["dataset"] == dataset) & (summary["source"] == source)
-            ].sort_values("n")
-            if g.empty:
-                ax.set_visible(False)
-                continue
-            se = g["se"].fillna(0.0)
-            ax.errorbar(g["n"], g["mean"], yerr=se, marker="o", ms=3, capsize=2, lw=1)
-            base = g[g["n"] == 0]
-            if not base.empty:
-                b, bse = float(base["mean"].iloc[0]), float(np.nan_to_num(base["se"].iloc[0]))
-                ax.axhline(b, color="grey", ls="--", lw=0.8)
-                ax.axhspan(b - bse, b + bse, color="grey", alpha=0.15, lw=0)
-            ax.set_title(f"{dataset} · {source}", fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if j == 0:
-                ax.set_ylabel("mean fg Dice", fontsize=8)
-            if i == len(datasets) - 1:
-                ax.set_xlabel("added synthetic patients n", fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -139,46 +103,6 @@ def _overview(config: StudyConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _verdict(stats: StudyStatistics) -> str:
-    w = stats.wilcoxon
-    gains = int((w["direction"] == "gain").sum()) if not w.empty else 0
-    harms = int((w["direction"] == "harm").sum()) if not w.empty else 0
-    total = len(w)
-    text = f"{gains} significant gain(s) and {harms} significant harm(s) in {total} comparisons of n > 0 against real-only (Wilcoxon, Holm)."
-    if stats.friedman is not None:
-        f = stats.friedman
-        best = min(f.avg_ranks, key=f.avg_ranks.get)
-        text += (
-            f" Friedman over {f.k} n levels × {f.num_problems} problems: p = {f.p_value:.3g}; "
-            f"best average rank at n = {best}."
-        )
-    return text
-
-
-Section = tuple[str, "pd.DataFrame | str | None", "list[tuple[str, str]] | None"]
-
-
-def _result_figures(stats: StudyStatistics, out: Path) -> list[tuple[str, str]]:
-    plot_dice_vs_n(stats.summary, out / "dice_vs_n.png")
-    figures = [
-        (
-            "Mean foreground Dice ± s.e. against added synthetic patients (dashed: n = 0)",
-            "dice_vs_n.png",
-        )
-    ]
-    if stats.friedman is not None:
-        plot_cd_diagram(
-            {f"n={n}": r for n, r in stats.friedman.avg_ranks.items()},
-            stats.friedman.cd,
-            out / "cd_diagram.png",
-            title=f"Nemenyi critical difference (CD = {stats.friedman.cd:.2f})",
-        )
-        figures.append(
-            ("Critical-difference diagram over n levels (Demšar 2006)", "cd_diagram.png")
-        )
-    return figures
-
-
 def _timings(layout: StudyLayout, df: pd.DataFrame) -> pd.DataFrame:
     timings = json.loads(layout.timings.read_text()) if layout.timings.is_file() else {}
     cell_time = (
@@ -190,27 +114,6 @@ def _timings(layout: StudyLayout, df: pd.DataFrame) -> pd.DataFrame:
     if len(cell_time):
         rows.append({"stage": "U-Net per cell (mean)", "wall seconds": float(cell_time.mean())})
     return pd.DataFrame(rows)
-
-
-def _statistics_sections(stats: StudyStatistics, out: Path) -> list[Section]:
-    significant = (
-        stats.wilcoxon[stats.wilcoxon["significant"]][
-            ["dataset", "source", "n", "mean_diff", "p_holm", "direction"]
-        ]
-        if not stats.wilcoxon.empty
-        else pd.DataFrame()
-    )
-    return [
-        ("Verdict", _verdict(stats), None),
-        ("Dice against added synthetic patients", None, _result_figures(stats, out)),
-        ("Significant gains and harms", significant, None),
-        ("Statistics", format_statistics(stats), None),
-        (
-            "Mean ± s.e. per cell",
-            stats.summary[["dataset", "source", "n", "mean", "se", "count"]],
-            None,
-        ),
-    ]
 
 
 def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) -> list[Section]:
@@ -254,11 +157,12 @@ def make_report(results: Path | str, out: Path | str) -> Path:
     df = read_results(results)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stats = analyse(df)
-    write_json(out / "stats.json", stats.as_dict())
     config = read_study(layout)
+    settings = config.stats if config else StatsSettings()
+    stats = analyse(df, settings.design, settings.alpha, settings.rope)
+    write_json(out / "stats.json", stats.as_dict())
     sections = [
-        *_statistics_sections(stats, out),
+        *statistics_sections(stats, out),
         *_study_sections(layout, config, out),
         ("Timings", _timings(layout, df), None),
         (
@@ -298,6 +202,8 @@ def _render_html(sections: list[Section], title: str) -> str:
             parts.append(
                 f"<pre>{html.escape(body)}</pre>" if "\n" in body else f"<p>{html.escape(body)}</p>"
             )
+        elif isinstance(body, list):
+            parts.extend(f"<p>{html.escape(p)}</p>" for p in body)
         for caption, name in figures or []:
             parts.append(
                 f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -319,6 +225,8 @@ def _render_md(sections: list[Section], title: str) -> str:
             parts.append(_table_md(body))
         elif isinstance(body, str):
             parts.append(f"```\n{body}\n```" if "\n" in body else body)
+        elif isinstance(body, list):
+            parts.append("\n\n".join(body))
         for caption, name in figures or []:
             parts.append(f"![{caption}]({name})")
         parts.append("")

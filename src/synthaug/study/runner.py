@@ -12,10 +12,12 @@ from synthaug.atomic import atomic_file, write_json
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.seg.train import RESULTS
-from synthaug.study.config import StudyConfig, load_study, parse_study
+from synthaug.study.analysis import StudyStatistics, analyse
+from synthaug.study.config import StatsSettings, StudyConfig, load_study, parse_study
 from synthaug.study.executors import run_jobs
 from synthaug.study.grid import Plan, SegJob, plan_study
 from synthaug.study.layout import StudyLayout
+from synthaug.study.stats import StatsError
 
 RESULT_COLUMNS = [
     "dataset",
@@ -27,6 +29,8 @@ RESULT_COLUMNS = [
     "dice",
     "slice_dice",
     "test_patients",
+    "train_patients",
+    "val_patients",
     "real_train_slices",
     "synthetic_slices",
     "steps",
@@ -85,6 +89,8 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "dice": float(group["dice"].mean()),
                 "slice_dice": float(group["slice_dice"].mean()),
                 "test_patients": int(len(group)),
+                "train_patients": results.get("real_train_patients"),
+                "val_patients": results.get("real_val_patients"),
                 "real_train_slices": results["real_train_slices"],
                 "synthetic_slices": results["synthetic_slices"],
                 "steps": results["steps"],
@@ -132,8 +138,22 @@ def run_study(
         ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
         if ran:
             add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
-    write_results(collect_results(plan), layout.results)
+    results = collect_results(plan)
+    write_results(results, layout.results)
+    write_statistics(results, config, layout)
     return layout.results
+
+
+def write_statistics(results: pd.DataFrame, config: StudyConfig, layout: StudyLayout) -> bool:
+    """The analysis of the study's results as ``stats.json`` (with the config's design, alpha
+    and ROPE); False, and nothing written, when the table cannot support it yet."""
+    settings = config.stats
+    try:
+        stats = analyse(results, settings.design, settings.alpha, settings.rope)
+    except StatsError:
+        return False
+    write_json(layout.stats, stats.as_dict())
+    return True
 
 
 def read_study(layout: StudyLayout) -> StudyConfig | None:
@@ -145,6 +165,25 @@ def read_study(layout: StudyLayout) -> StudyConfig | None:
     except (json.JSONDecodeError, KeyError) as exc:
         raise SynthaugError(f"{layout.meta}: not a readable study record ({exc})") from exc
     return parse_study(raw, layout.meta)
+
+
+def analyse_results(
+    path: Path | str,
+    design: str | None = None,
+    alpha: float | None = None,
+    rope: float | None = None,
+) -> StudyStatistics:
+    """The analysis of a results table with the study's own settings unless given here."""
+    path = Path(path)
+    layout = StudyLayout(path if path.is_dir() else path.parent)
+    config = read_study(layout)
+    settings = config.stats if config else StatsSettings()
+    return analyse(
+        read_results(path),
+        design or settings.design,
+        settings.alpha if alpha is None else alpha,
+        settings.rope if rope is None else rope,
+    )
 
 
 def read_results(path: Path | str) -> pd.DataFrame:

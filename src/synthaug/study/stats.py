@@ -1,19 +1,23 @@
-"""Statistics of a study's results table: summaries, Friedman + Nemenyi, Wilcoxon vs n = 0.
+"""Statistical building blocks of a study's analysis (``analysis.py`` puts them together).
 
 The results table has one row per cell and class with at least the columns ``dataset``,
 ``source``, ``n`` (added synthetic patients; 0 = real only), ``fold``, ``seed``,
-``class_name`` (``"mean"`` = mean foreground Dice) and the metric (``dice``).
-A *problem* is a ``(dataset, source)`` pair. The real-only baseline (n = 0) is trained once
-per (dataset, fold, seed); rows with ``source == "none"`` are copied to every source of their
-dataset by :func:`expand_baseline`, which every function here applies first.
+``class_name`` (``"mean"`` = mean foreground Dice) and the metric (``dice``). The real-only
+baseline (n = 0) is trained once per (dataset, fold, seed); rows with ``source == "none"`` are
+copied to every source of their dataset by :func:`expand_baseline`.
+
+Units of analysis: seeds change only a U-Net's initialisation and batch order — the patients,
+the generator and the synthetic set are shared within a fold — so :func:`fold_units` averages
+seeds within a fold and every test here treats a fold as one independent pair.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,23 +30,8 @@ BASELINE_SOURCE = "none"
 """``source`` label of the shared real-only (n = 0) rows."""
 
 PROBLEM = ["dataset", "source"]
-PAIR = ["fold", "seed"]
 CELL = ["dataset", "source", "n", "fold", "seed"]
-
-WILCOXON_COLUMNS = [
-    "dataset",
-    "source",
-    "n",
-    "n_pairs",
-    "mean_diff",
-    "median_diff",
-    "statistic",
-    "p_value",
-    "p_holm",
-    "significant",
-    "direction",
-    "note",
-]
+UNIT = ["dataset", "source", "n", "fold"]
 
 
 class StatsError(SynthaugError, ValueError):
@@ -113,26 +102,219 @@ def _select(df: pd.DataFrame, metric: str, class_name: str | None) -> pd.DataFra
     return data
 
 
-# --------------------------------------------------------------------------- summaries
+# --------------------------------------------------------------------------- units and summaries
 
 
-def summarise(
-    df: pd.DataFrame, metric: str = "dice", class_name: str | None = "mean"
-) -> pd.DataFrame:
-    """Per (dataset, source, n): mean, standard error, std, count of ``metric`` over folds × seeds.
-
-    Returns columns dataset, source, n[, class_name if ``class_name`` is None], mean, se, std,
-    count. ``std`` uses ddof=1; ``se = std / sqrt(count)``; both are NaN when count < 2.
-    NaN metric values are left out of every statistic and of the count.
-    """
+def fold_units(df: pd.DataFrame, metric: str = "dice", class_name: str = "mean") -> pd.DataFrame:
+    """One row per (dataset, source, n, fold): ``value`` = the mean of ``metric`` over the
+    fold's seeds (NaNs skipped), ``seeds`` = how many seeds gave a value. Units without any
+    value are dropped. The shared n = 0 rows are copied to every source first."""
     data = _select(df, metric, class_name)
-    by_class = class_name is None and "class_name" in data.columns
-    keys = ["dataset", "source", "n"] + (["class_name"] if by_class else [])
-    out = data.groupby(keys, sort=True)[metric].agg(["mean", "std", "count"]).reset_index()
-    out["count"] = out["count"].astype(int)
+    grouped = data.groupby(UNIT, sort=True)[metric]
+    units = grouped.agg(value="mean", seeds="count").reset_index()
+    units = units[units["seeds"] > 0].reset_index(drop=True)
+    return units.astype({"n": int, "fold": int, "seeds": int})
+
+
+def summarise(units: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, source, n): mean, standard error and std over folds of the seed-averaged
+    values, the number of folds (``count``) and of seeds per fold (``seeds``, the smallest).
+    ``std`` uses ddof=1; both it and ``se`` are NaN with fewer than 2 folds."""
+    keys = ["dataset", "source", "n"]
+    out = (
+        units.groupby(keys, sort=True)
+        .agg(
+            mean=("value", "mean"),
+            std=("value", "std"),
+            count=("value", "count"),
+            seeds=("seeds", "min"),
+        )  # fmt: skip
+        .reset_index()
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         out["se"] = out["std"] / np.sqrt(out["count"].to_numpy(dtype=float))
-    return out[[*keys, "mean", "se", "std", "count"]]
+    return out[[*keys, "mean", "se", "std", "count", "seeds"]].astype({"count": int, "seeds": int})
+
+
+def missing_units(units: pd.DataFrame) -> list[str]:
+    """Imbalance in words: per (dataset, source), the folds some n level has and another lacks."""
+    notes = []
+    for (dataset, source), prob in units.groupby(PROBLEM, sort=True):
+        folds = set(prob["fold"])
+        for n, level in prob.groupby("n", sort=True):
+            lacking = sorted(folds - set(level["fold"]))
+            if lacking:
+                notes.append(f"{dataset} / {source} n={n} lacks fold(s) {lacking}")
+    return notes
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+@dataclass(frozen=True)
+class SignedRank:
+    """Wilcoxon signed-rank test of paired differences (zeros dropped, Wilcoxon's method).
+
+    ``w_plus``/``w_minus``: rank sums of the positive / negative differences — the direction
+    of the effect the test measures; ``p_value``: two-sided (exact without ties and n ≤ 50);
+    ``floor``: the smallest two-sided p any data could give with this many nonzero pairs.
+    """
+
+    n_pairs: int
+    n_nonzero: int
+    w_plus: float
+    w_minus: float
+    p_value: float
+    floor: float
+
+    @property
+    def direction(self) -> str:
+        """ "gain" when the positive ranks dominate, "harm" when the negative ones do."""
+        if self.w_plus > self.w_minus:
+            return "gain"
+        return "harm" if self.w_minus > self.w_plus else "none"
+
+
+def wilcoxon_floor(n_nonzero: int) -> float:
+    """Smallest two-sided exact Wilcoxon p with ``n_nonzero`` pairs: 2 / 2^n (1 for n = 0)."""
+    return min(1.0, 2.0 / 2.0**n_nonzero) if n_nonzero else 1.0
+
+
+def signed_rank(diffs: ArrayLike) -> SignedRank:
+    """The signed-rank test of ``diffs`` (NaN p with fewer than 2 pairs; 1 when all are 0)."""
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    nonzero = d[d != 0]
+    ranks = ss.rankdata(np.abs(nonzero))
+    w_plus, w_minus = float(ranks[nonzero > 0].sum()), float(ranks[nonzero < 0].sum())
+    if len(d) < 2:
+        p = math.nan
+    elif len(nonzero) == 0:
+        p = 1.0
+    else:
+        p = float(ss.wilcoxon(nonzero, zero_method="wilcox").pvalue)
+    return SignedRank(len(d), len(nonzero), w_plus, w_minus, p, wilcoxon_floor(len(nonzero)))
+
+
+def _signed_rank_null_cdf(n: int) -> np.ndarray:
+    """P(W+ ≤ w) for w = 0..n(n+1)/2 under H0 with n untied nonzero pairs (exact)."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for r in range(1, n + 1):  # each rank is in W+ or not: subset sums of 1..n
+        counts[r:] = counts[r:] + counts[:-r].copy()
+    return np.cumsum(counts) / 2.0**n
+
+
+def hodges_lehmann(diffs: ArrayLike, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """The Hodges–Lehmann estimate of a paired shift (median of the Walsh averages) and its
+    distribution-free confidence interval from the signed-rank null distribution.
+
+    Returns (estimate, low, high, level): ``level`` is the interval's exact coverage — at
+    least 1 − alpha when the pairs allow it, else the widest interval's (lower) coverage.
+    """
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    i, j = np.triu_indices(n)
+    walsh = np.sort((d[i] + d[j]) / 2.0)
+    estimate = float(np.median(walsh))
+    cdf = _signed_rank_null_cdf(n)
+    # [A_(k), A_(M+1-k)] of the sorted Walsh averages covers the shift with probability
+    # 1 - 2 P(W+ <= k-1): the largest k with P(W+ <= k-1) <= alpha/2, at least 1.
+    k = max(int(np.searchsorted(cdf, alpha / 2.0, side="right")), 1)
+    level = 1.0 - 2.0 * float(cdf[k - 1])
+    return estimate, float(walsh[k - 1]), float(walsh[len(walsh) - k]), level
+
+
+@dataclass(frozen=True)
+class CorrectedT:
+    """Nadeau–Bengio corrected resampled t-test of fold differences: the training sets of
+    cross-validation folds overlap, so the variance of the mean difference is inflated by
+    ``rho`` = n_test / n_train (Nadeau & Bengio 2003; Bouckaert & Frank 2004)."""
+
+    mean: float
+    se: float
+    t: float
+    df: int
+    p_value: float
+    rho: float
+
+
+def nadeau_bengio(diffs: ArrayLike, rho: float) -> CorrectedT:
+    """t = mean(d) / sqrt((1/J + rho) · var(d)), J−1 degrees of freedom, two-sided p."""
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n < 2:
+        return CorrectedT(float(d.mean()) if n else math.nan, math.nan, math.nan, 0, math.nan, rho)
+    mean, var = float(d.mean()), float(d.var(ddof=1))
+    se = math.sqrt((1.0 / n + rho) * var)
+    if se == 0:
+        t = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        t = mean / se
+        p = float(2.0 * ss.t.sf(abs(t), n - 1))
+    return CorrectedT(mean, se, t, n - 1, p, rho)
+
+
+def correlated_bayes(test: CorrectedT, rope: float) -> tuple[float, float, float]:
+    """baycomp's Bayesian correlated t-test on the corrected fold differences:
+    (P(harm), P(practically equivalent), P(gain)) with the region of practical equivalence
+    ±``rope`` (Benavoli et al. 2017). NaNs with fewer than 2 folds."""
+    from baycomp.single import Posterior
+
+    if test.df < 1:
+        return math.nan, math.nan, math.nan
+    posterior = Posterior(test.mean, test.se**2, test.df, rope)
+    harm, equivalent, gain = (float(p) for p in posterior.probs())
+    return harm, equivalent, gain
+
+
+def signed_rank_bayes(
+    baseline: ArrayLike, augmented: ArrayLike, rope: float, seed: int = 0, nsamples: int = 50000
+) -> tuple[float, float, float]:
+    """baycomp's Bayesian signed-rank test over datasets (Benavoli et al. 2014), one mean
+    score per dataset: (P(harm), P(practically equivalent), P(gain)); seeded."""
+    from baycomp import SignedRankTest
+
+    x, y = np.asarray(baseline, dtype=float), np.asarray(augmented, dtype=float)
+    if len(x) < 2:
+        return math.nan, math.nan, math.nan
+    probs = SignedRankTest.probs(x, y, rope, nsamples=nsamples, random_state=seed)
+    harm, equivalent, gain = (float(p) for p in probs)
+    return harm, equivalent, gain
+
+
+def min_detectable_effect(
+    sd: float, folds: int, rho: float, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The smallest mean difference the corrected t-test detects with probability ``power``
+    at two-sided ``alpha``, given the fold-to-fold standard deviation ``sd`` of differences."""
+    if folds < 2 or not np.isfinite(sd):
+        return math.nan
+    df = folds - 1
+    factor = ss.t.ppf(1.0 - alpha / 2.0, df) + ss.t.ppf(power, df)
+    return float(factor * sd * math.sqrt(1.0 / folds + rho))
+
+
+def holm_adjust(p_values: ArrayLike) -> np.ndarray:
+    """Return Holm step-down adjusted p-values (same order; NaNs stay NaN and are not counted)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    valid = ~np.isnan(p)
+    q = p[valid]
+    m = q.size
+    if m == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    result = np.empty(m)
+    result[order] = np.minimum(adjusted, 1.0)
+    out[valid] = result
+    return out
 
 
 # --------------------------------------------------------------------------- Friedman + Nemenyi
@@ -174,276 +356,169 @@ def nemenyi_cliques(avg_ranks: Mapping[Hashable, float], cd: float) -> list[list
     return groups
 
 
+EXACT_FRIEDMAN_LIMIT = 2_000_000  # (k!)^(N-1) rankings enumerated at most
+
+
+def friedman_exact_p(avg_ranks: np.ndarray, num_blocks: int) -> float | None:
+    """Exact permutation p of the Friedman statistic Σ R_j² (R_j: rank sums), every block's
+    ranking equally likely under H0 (ties ignored); None when there are too many rankings to
+    enumerate (then the F approximation is good)."""
+    k = len(avg_ranks)
+    if math.factorial(k) ** (num_blocks - 1) > EXACT_FRIEDMAN_LIMIT:
+        return None
+    perms = np.array(list(itertools.permutations(range(1, k + 1))), dtype=np.int64)
+    dist: dict[tuple, int] = {tuple(perms[0]): 1}  # the first block's labels are arbitrary
+    for _ in range(num_blocks - 1):
+        nxt: dict[tuple, int] = {}
+        for sums, count in dist.items():
+            for key in map(tuple, perms + np.array(sums)):
+                nxt[key] = nxt.get(key, 0) + count
+        dist = nxt
+    observed = float(np.sum((np.asarray(avg_ranks) * num_blocks) ** 2))
+    total = sum(dist.values())
+    extreme = sum(c for sums, c in dist.items() if sum(v * v for v in sums) >= observed - 1e-9)
+    return extreme / total
+
+
+def friedman_floor(k: int, num_blocks: int) -> float:
+    """Smallest exact p of the Friedman test with k treatments and N blocks: every block
+    ranking the treatments alike, (k!)^(1−N) (ties ignored)."""
+    return float(math.exp((1 - num_blocks) * math.lgamma(k + 1)))
+
+
 @dataclass
 class FriedmanResult:
-    """Friedman test over n levels (treatments) across (dataset, source) problems (blocks).
+    """Friedman test of k treatments over N blocks (``scores``: blocks × treatments).
 
-    ``avg_ranks``: rank 1 = best = highest score, ties averaged. ``chi2``/``p_value``: scipy's
-    tie-corrected Friedman statistic; ``chi2_uncorrected``: Demšar's formula without the tie
-    correction, from which the Iman–Davenport ``iman_davenport_f`` (F with k−1 and (k−1)(N−1)
-    degrees of freedom) is computed as in Demšar (2006). ``nemenyi_p``: pairwise p-values
-    (scikit-posthocs), indexed by n level. ``cd``: critical difference at ``alpha``;
-    ``cliques``: maximal groups of n levels whose rank span is < ``cd``.
+    ``avg_ranks``: rank 1 = best = highest score, ties averaged. ``chi2``/``chi2_p``: scipy's
+    tie-corrected Friedman statistic (shown); ``iman_davenport_f``/``iman_davenport_p``: F with
+    k−1 and (k−1)(N−1) degrees of freedom (Demšar 2006). ``exact_p``: the permutation p when
+    the rankings can be enumerated (few blocks) — where the F approximation is poorest.
+    ``p_value``, the decision: the exact p when there is one, else the Iman–Davenport p.
+    ``floor``: the smallest p any data could give with these N and k. ``significant``:
+    p_value < alpha. Nemenyi's pairwise p-values, critical difference and cliques are filled in
+    only when significant.
     """
 
-    n_levels: list[int]
-    problems: list[tuple[str, str]]
-    num_problems: int
+    label: str
+    treatments: list
+    blocks: list
     scores: pd.DataFrame
     chi2: float
-    p_value: float
-    chi2_uncorrected: float
+    chi2_p: float
     iman_davenport_f: float
     iman_davenport_p: float
-    avg_ranks: dict[int, float]
-    nemenyi_p: pd.DataFrame
+    exact_p: float | None
+    p_value: float
+    floor: float
     alpha: float
-    q_alpha: float
-    cd: float
-    cliques: list[list[int]]
-    dropped_levels: list[int] = field(default_factory=list)
-    dropped_problems: list[tuple[str, str]] = field(default_factory=list)
+    avg_ranks: dict
+    significant: bool
+    nemenyi_p: pd.DataFrame | None = None
+    q_alpha: float | None = None
+    cd: float | None = None
+    cliques: list[list] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def k(self) -> int:
-        """Number of treatments (n levels) compared."""
-        return len(self.n_levels)
+        return len(self.treatments)
 
     @property
-    def significant(self) -> bool:
-        """Whether the Friedman test (tie-corrected) rejects equal ranks at ``alpha``."""
-        return bool(self.p_value < self.alpha)
+    def num_blocks(self) -> int:
+        return len(self.blocks)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable summary (no score matrix; Nemenyi p as nested dict)."""
+        """JSON-serialisable (no score matrix)."""
         return {
-            "n_levels": list(self.n_levels),
-            "num_problems": self.num_problems,
-            "problems": [list(p) for p in self.problems],
+            "label": self.label,
+            "treatments": [_jsonable(t) for t in self.treatments],
+            "num_blocks": self.num_blocks,
+            "blocks": [str(b) for b in self.blocks],
             "chi2": self.chi2,
-            "p_value": self.p_value,
-            "chi2_uncorrected": self.chi2_uncorrected,
-            "iman_davenport_f": self.iman_davenport_f,
+            "chi2_p_value": self.chi2_p,
+            "iman_davenport_f": _finite(self.iman_davenport_f),
             "iman_davenport_p": self.iman_davenport_p,
-            "avg_ranks": {str(n): r for n, r in self.avg_ranks.items()},
-            "nemenyi_p": {
-                str(a): {str(b): float(self.nemenyi_p.loc[a, b]) for b in self.n_levels}
-                for a in self.n_levels
-            },
+            "exact_p": self.exact_p,
+            "p_value": self.p_value,
+            "p_value_from": "exact permutation" if self.exact_p is not None else "Iman-Davenport F",
+            "floor": self.floor,
             "alpha": self.alpha,
-            "q_alpha": self.q_alpha,
+            "significant": self.significant,
+            "avg_ranks": {str(t): r for t, r in self.avg_ranks.items()},
+            "nemenyi_p": None
+            if self.nemenyi_p is None
+            else {
+                str(a): {str(b): float(self.nemenyi_p.loc[a, b]) for b in self.treatments}
+                for a in self.treatments
+            },
             "cd": self.cd,
-            "cliques": [list(c) for c in self.cliques],
-            "dropped_levels": list(self.dropped_levels),
-            "dropped_problems": [list(p) for p in self.dropped_problems],
+            "cliques": [[_jsonable(t) for t in c] for c in self.cliques],
             "notes": list(self.notes),
         }
 
 
-def friedman_nemenyi(
-    df: pd.DataFrame,
-    class_name: str = "mean",
-    alpha: float = 0.05,
-    metric: str = "dice",
-    complete: Literal["levels", "problems"] = "levels",
-) -> FriedmanResult:
-    """Friedman test of the n levels over all (dataset, source) problems, with Nemenyi post-hoc.
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
-    A problem's score at n is its mean ``metric`` over folds × seeds (NaNs skipped). With
-    ``complete="levels"`` only n levels present in every problem are compared (the others are
-    listed in ``dropped_levels``); with ``"problems"`` only problems having every n level seen
-    anywhere are kept (``dropped_problems``). Raises :class:`StatsError` when fewer than 3
-    levels or 2 problems remain. Returns a :class:`FriedmanResult`.
-    """
-    if complete not in ("levels", "problems"):
-        raise StatsError(f'complete must be "levels" or "problems", got {complete!r}')
-    data = _select(df, metric, class_name)
-    data = data[data["source"] != BASELINE_SOURCE]
-    scores = data.groupby([*PROBLEM, "n"], sort=True)[metric].mean().unstack("n")
-    scores = scores.sort_index(axis=1)
-    present = scores.notna()
-    dropped_levels: list[int] = []
-    dropped_problems: list[tuple[str, str]] = []
-    if complete == "levels":
-        full = present.all(axis=0)
-        dropped_levels = [int(n) for n in scores.columns[~full]]
-        scores = scores.loc[:, full]
-    else:
-        full = present.all(axis=1)
-        dropped_problems = [tuple(p) for p in scores.index[~full]]
-        scores = scores.loc[full]
-    n_problems, k = scores.shape
-    if k < 3 or n_problems < 2:
+
+def _jsonable(value: Any) -> Any:
+    return int(value) if isinstance(value, np.integer | int) else str(value)
+
+
+def friedman_test(scores: pd.DataFrame, alpha: float = 0.05, label: str = "") -> FriedmanResult:
+    """Friedman test of the columns (treatments) of ``scores`` over its rows (blocks), higher
+    is better; Nemenyi post-hoc only when the Iman–Davenport F rejects (and can)."""
+    n_blocks, k = scores.shape
+    if k < 3 or n_blocks < 2:
         raise StatsError(
-            f"the Friedman test needs >= 3 n levels in >= 2 problems; have {k} level(s) "
-            f"{[int(n) for n in scores.columns]} in {n_problems} problem(s) "
-            f"(dropped levels {dropped_levels}, dropped problems {dropped_problems})"
+            f"the Friedman test needs >= 3 treatments in >= 2 blocks; have {k} in {n_blocks}"
         )
-    levels = [int(n) for n in scores.columns]
-    scores.columns = pd.Index(levels, name="n")
     values = scores.to_numpy(dtype=float)
-
-    ranks = ss.rankdata(-values, axis=1, method="average")  # rank 1 = highest score
-    mean_ranks = ranks.mean(axis=0)
-    avg_ranks = {n: float(r) for n, r in zip(levels, mean_ranks, strict=True)}
-
+    treatments = list(scores.columns)
+    mean_ranks = ss.rankdata(-values, axis=1, method="average").mean(axis=0)
+    avg_ranks = {t: float(r) for t, r in zip(treatments, mean_ranks, strict=True)}
     chi2_unc = (
-        12.0 * n_problems / (k * (k + 1)) * (float(np.sum(mean_ranks**2)) - k * (k + 1) ** 2 / 4.0)
+        12.0 * n_blocks / (k * (k + 1)) * (float(np.sum(mean_ranks**2)) - k * (k + 1) ** 2 / 4.0)
     )
     chi2_unc = max(chi2_unc, 0.0)  # rounding can leave -1e-15 when every block is tied
-    if np.all(values == values[:, :1]):  # every problem fully tied: no evidence at all
+    if np.all(values == values[:, :1]):  # every block fully tied: no evidence at all
         chi2, p_value = 0.0, 1.0
     else:
         res = ss.friedmanchisquare(*values.T)
         chi2, p_value = float(res.statistic), float(res.pvalue)
-
-    df1, df2 = k - 1, (k - 1) * (n_problems - 1)
-    denom = n_problems * (k - 1) - chi2_unc
-    if denom <= 0:  # identical ranking in every problem
+    denom = n_blocks * (k - 1) - chi2_unc
+    if denom <= 0:  # identical ranking in every block
         f_stat, f_p = math.inf, 0.0
     else:
-        f_stat = (n_problems - 1) * chi2_unc / denom
-        f_p = float(ss.f.sf(f_stat, df1, df2))
+        f_stat = (n_blocks - 1) * chi2_unc / denom
+        f_p = float(ss.f.sf(f_stat, k - 1, (k - 1) * (n_blocks - 1)))
+    floor = friedman_floor(k, n_blocks)
+    exact = friedman_exact_p(mean_ranks, n_blocks)
+    decision = exact if exact is not None else f_p
+    notes = []
+    if floor >= alpha:
+        notes.append(
+            f"{n_blocks} blocks × {k} treatments: even blocks that all agree give "
+            f"p = {floor:.3g} >= {alpha}, so this test cannot reject"
+        )
+    result = FriedmanResult(
+        label, treatments, list(scores.index), scores, chi2, p_value, float(f_stat), f_p, exact,
+        float(decision), floor, alpha, avg_ranks, bool(decision < alpha), notes=notes,
+    )  # fmt: skip
+    if result.significant:
+        _nemenyi(result, values)
+    return result
 
+
+def _nemenyi(result: FriedmanResult, values: np.ndarray) -> None:
     import scikit_posthocs as sp  # imported here: it pulls in matplotlib.pyplot and seaborn
 
-    nemenyi = sp.posthoc_nemenyi_friedman(pd.DataFrame(values, columns=levels))
-    nemenyi.index = pd.Index(levels, name="n")
-    nemenyi.columns = pd.Index(levels, name="n")
-
-    q_alpha = nemenyi_q_alpha(k, alpha)
-    cd = critical_difference(k, n_problems, alpha)
-    cliques = [[int(n) for n in c] for c in nemenyi_cliques(avg_ranks, cd)]
-
-    notes = []
-    if dropped_levels:
-        notes.append(f"n levels missing from some problem were dropped: {dropped_levels}")
-    if dropped_problems:
-        notes.append(f"problems missing some n level were dropped: {dropped_problems}")
-    if n_problems <= 10 or k <= 5:
-        notes.append(
-            f"N={n_problems} problems, k={k} levels: the chi-square approximation of the "
-            "Friedman p-value is rough for N <= 10 or k <= 5"
-        )
-    return FriedmanResult(
-        n_levels=levels,
-        problems=[tuple(p) for p in scores.index],
-        num_problems=n_problems,
-        scores=scores,
-        chi2=chi2,
-        p_value=p_value,
-        chi2_uncorrected=float(chi2_unc),
-        iman_davenport_f=float(f_stat),
-        iman_davenport_p=f_p,
-        avg_ranks=avg_ranks,
-        nemenyi_p=nemenyi,
-        alpha=alpha,
-        q_alpha=q_alpha,
-        cd=cd,
-        cliques=cliques,
-        dropped_levels=dropped_levels,
-        dropped_problems=dropped_problems,
-        notes=notes,
-    )
-
-
-# --------------------------------------------------------------------------- Wilcoxon vs n = 0
-
-
-def holm_adjust(p_values: ArrayLike) -> np.ndarray:
-    """Return Holm step-down adjusted p-values (same order; NaNs stay NaN and are not counted)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    valid = ~np.isnan(p)
-    q = p[valid]
-    m = q.size
-    if m == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    result = np.empty(m)
-    result[order] = np.minimum(adjusted, 1.0)
-    out[valid] = result
-    return out
-
-
-def _paired_test(
-    diffs: np.ndarray, zero_method: str, alpha: float
-) -> tuple[float, float, list[str]]:
-    """(statistic, p, notes) of a two-sided Wilcoxon signed-rank test; never raises."""
-    m = diffs.size
-    if m < 2:
-        return math.nan, math.nan, [f"{m} pair(s): no test"]
-    if np.all(diffs == 0):
-        return math.nan, 1.0, ["all differences zero"]
-    notes = []
-    nonzero = int(np.count_nonzero(diffs))
-    floor = 2.0 ** (1 - nonzero)  # smallest two-sided exact p with this many nonzero pairs
-    if floor >= alpha:
-        notes.append(f"{nonzero} nonzero pairs: p cannot fall below {floor:.3g}")
-    try:
-        res = ss.wilcoxon(diffs, zero_method=zero_method)
-        return float(res.statistic), float(res.pvalue), notes
-    except ValueError as err:  # e.g. too few nonzero differences for the zero_method
-        return math.nan, math.nan, [*notes, f"wilcoxon failed: {err}"]
-
-
-def wilcoxon_vs_baseline(
-    df: pd.DataFrame,
-    class_name: str = "mean",
-    alpha: float = 0.05,
-    metric: str = "dice",
-    zero_method: Literal["wilcox", "pratt", "zsplit"] = "wilcox",
-) -> pd.DataFrame:
-    """Per problem and n > 0: paired Wilcoxon signed-rank test of metric(n) vs metric(0).
-
-    Pairs are matched on (fold, seed); cells without a partner or with a NaN value are left out.
-    Holm's correction runs over the n levels within each problem. Returns one row per
-    (dataset, source, n > 0) with columns dataset, source, n, n_pairs, mean_diff,
-    median_diff (metric(n) − metric(0)), statistic, p_value, p_holm, significant
-    (p_holm < alpha), direction ("gain" / "harm" / "none" by the sign of mean_diff when
-    significant) and note (why p is NaN or 1, unpaired cells, unreachable significance).
-    Fewer than 2 pairs give p = NaN; all-zero differences give p = 1.
-    """
-    data = _select(df, metric, class_name)
-    data = data[data["source"] != BASELINE_SOURCE]
-    rows: list[dict[str, Any]] = []
-    for (dataset, source), prob in data.groupby(PROBLEM, sort=True):
-        base = prob.loc[prob["n"] == 0].set_index(PAIR)[metric]
-        start = len(rows)
-        for n in sorted(prob.loc[prob["n"] > 0, "n"].unique()):
-            cur = prob.loc[prob["n"] == n].set_index(PAIR)[metric]
-            paired = pd.concat({"x": cur, "b": base}, axis=1, join="inner").dropna()
-            diffs = (paired["x"] - paired["b"]).to_numpy(dtype=float)
-            notes = []
-            if base.empty:
-                notes.append("no n=0 baseline")
-            elif len(paired) < len(cur):
-                notes.append(f"{len(cur) - len(paired)} cell(s) unpaired or NaN")
-            stat, p, test_notes = _paired_test(diffs, zero_method, alpha)
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "source": source,
-                    "n": int(n),
-                    "n_pairs": int(diffs.size),
-                    "mean_diff": float(diffs.mean()) if diffs.size else math.nan,
-                    "median_diff": float(np.median(diffs)) if diffs.size else math.nan,
-                    "statistic": stat,
-                    "p_value": p,
-                    "note": "; ".join(notes + test_notes),
-                }
-            )
-        block = rows[start:]
-        for row, adj in zip(block, holm_adjust([r["p_value"] for r in block]), strict=True):
-            row["p_holm"] = float(adj)
-            row["significant"] = bool(adj < alpha)  # NaN compares False
-            if row["significant"] and row["mean_diff"] > 0:
-                row["direction"] = "gain"
-            elif row["significant"] and row["mean_diff"] < 0:
-                row["direction"] = "harm"
-            else:
-                row["direction"] = "none"
-    out = pd.DataFrame(rows, columns=WILCOXON_COLUMNS)
-    return out.astype({"n": int, "n_pairs": int, "significant": bool})
+    treatments = result.treatments
+    nemenyi = sp.posthoc_nemenyi_friedman(pd.DataFrame(values, columns=treatments))
+    nemenyi.index = pd.Index(treatments)
+    nemenyi.columns = pd.Index(treatments)
+    result.nemenyi_p = nemenyi
+    result.q_alpha = nemenyi_q_alpha(result.k, result.alpha)
+    result.cd = critical_difference(result.k, result.num_blocks, result.alpha)
+    result.cliques = [list(c) for c in nemenyi_cliques(result.avg_ranks, result.cd)]

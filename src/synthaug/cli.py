@@ -74,10 +74,10 @@ def phantom(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
 ) -> None:
     """Build the embedded semi-synthetic brain MRI dataset offline (MNI152 from nilearn)."""
-    from synthaug.stages import build_phantom
+    from synthaug.data.phantom import make_phantom
 
     t0 = time.perf_counter()
-    path = build_phantom(
+    path = make_phantom(
         out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite
     )
     console.print(

@@ -12,7 +12,7 @@ from synthaug.generator import TrainRequest
 from synthaug.seg.train import SegOptions
 from synthaug.stages.assess import Assessment, AssessOptions, assess_synthetic
 from synthaug.stages.generate import GeneratedSet, GenerateOptions, generate
-from synthaug.stages.prepare import PreparedStore, build_phantom, prepare_dataset
+from synthaug.stages.prepare import PreparedStore, prepare_dataset
 from synthaug.stages.segment import SegRun, train_unet
 from synthaug.stages.sources import SOURCES, SourceSpec, parse_filter, parse_source
 from synthaug.stages.train_generator import (
@@ -35,7 +35,6 @@ __all__ = [
     "SourceSpec",
     "TrainRequest",
     "assess_synthetic",
-    "build_phantom",
     "chosen_snapshot",
     "generate",
     "parse_filter",

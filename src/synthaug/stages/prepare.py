@@ -1,4 +1,4 @@
-"""Stage: a dataset on disk (or the embedded phantom) → a slice store with patient-level folds."""
+"""Stage: a dataset on disk → a slice store with patient-level folds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthaug.data.options import PrepareOptions
-from synthaug.data.phantom import make_phantom
 from synthaug.data.prepare import prepare
 from synthaug.data.store import SliceStore
 
@@ -32,18 +31,3 @@ def prepare_dataset(
     """Check, normalise and slice ``dataset`` into a store at ``out`` (atomically)."""
     store = prepare(dataset, out, options, overwrite=overwrite)
     return PreparedStore(store, store.summary())
-
-
-def build_phantom(
-    out: Path | str,
-    patients: int = 24,
-    task: str = "tissue",
-    seed: int = 0,
-    workers: int = 2,
-    overwrite: bool = False,
-) -> Path:
-    """The embedded semi-synthetic brain MRI dataset (MSD v1) at ``out``; the same seed gives
-    the same dataset."""
-    return make_phantom(
-        out, patients=patients, task=task, seed=seed, workers=workers, overwrite=overwrite
-    )

@@ -17,8 +17,9 @@ import yaml
 
 from synthaug.atomic import atomic_file
 from synthaug.data.options import PrepareOptions
+from synthaug.data.phantom import make_phantom
 from synthaug.progress import console
-from synthaug.stages.prepare import build_phantom, prepare_dataset
+from synthaug.stages.prepare import prepare_dataset
 from synthaug.study.config import StudyConfig, design_warnings, parse_study
 from synthaug.study.layout import StudyLayout
 from synthaug.study.report import make_report
@@ -79,7 +80,7 @@ def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list
         name = f"phantom-{task}"
         dataset, store = out / "datasets" / name, out / "stores" / name
         if not dataset.exists():
-            build_phantom(dataset, patients=size.patients, task=task, seed=seed, workers=workers)
+            make_phantom(dataset, patients=size.patients, task=task, seed=seed, workers=workers)
         if not store.exists():
             options = PrepareOptions(
                 resolution=size.resolution, folds=size.prepare_folds, seed=seed, workers=workers

@@ -149,8 +149,8 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
     row = {"variant": variant, "best_kimg": q["best"]["nimg"] / 1000, "usable": q["usable"]}
     best = next(r for r in q["snapshots"] if r["snapshot"] == q["best"]["snapshot"])
     for s in ("image", "mask"):
-        if s in q["held_out"]:
-            held, got = q["held_out"][s], best[s]
+        if s in q["baseline"]:
+            held, got = q["baseline"][s], best[s]
             row[f"{s}_fid"] = got["fid"]
             row[f"{s}_fid_ratio"] = got["fid"] / held["fid"]
             row[f"{s}_precision_ratio"] = got["precision"] / max(held["precision"], 1e-9)

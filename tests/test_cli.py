@@ -110,8 +110,10 @@ def test_prepare_passes_the_options_through(run_cli, tiny_msd, tmp_path):
     assert opts["normalization"] == ["mr", "ct"] and opts["ct_window"] == [-50.0, 150.0]
     assert opts["crop"] == "none" and opts["drop_edge"] == 0.1
     assert store.meta["patients"][0]["normalization"] == ["mr", "ct"]
-    # coronal slices of a 12 x 14 x 10 volume: 14 along y, minus 1 dropped at each end
-    assert store.slice_counts() == [12] * 4
+    # coronal slices of a 12 x 14 x 10 volume: 14 along y, all kept; training skips 1 at
+    # each end
+    assert store.slice_counts() == [14] * 4
+    assert [len(store.training_indices([p])) for p in store.patients] == [12] * 4
     assert store.images.shape[2:] == (16, 16)
     expected = kfold_splits(store.patients, 3, 5, 0.25)
     assert [f["test"] for f in store.meta["folds"]] == [s["test"] for s in expected]

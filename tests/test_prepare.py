@@ -264,24 +264,36 @@ def test_repair_nonfinite_gives_finite_output(tmp_path):
 # -- slice selection options -----------------------------------------------------------------
 
 
-def test_drop_empty_keeps_labelled_slices_only(tiny_msd, tmp_path):
+def test_drop_empty_trains_on_labelled_slices_and_keeps_every_slice_for_testing(tiny_msd, tmp_path):
     from synthaug.data import load_dataset
 
     store = prepare(tiny_msd, tmp_path / "s", exact_options(drop_empty=True))
+    full = prepare(tiny_msd, tmp_path / "full", exact_options())
     spec = load_dataset(tiny_msd)
     for case in spec.cases:
         _, label = case.load()
         z_with_fg = np.flatnonzero((label.data > 0).any(axis=(0, 1)))
-        a, b = store.slice_range(case.case_id)
-        np.testing.assert_array_equal(store.positions[a:b], z_with_fg)
-        assert np.all(store.labels[a:b].reshape(b - a, -1).max(axis=1) > 0)
+        # Every slice stays in the store: the case is a test patient of one fold.
+        np.testing.assert_array_equal(store.patient(case.case_id)[1], full.patient(case.case_id)[1])
+        idx = store.training_indices([case.case_id])
+        np.testing.assert_array_equal(store.positions[idx], z_with_fg)
+        assert np.all(store.labels[idx].reshape(len(idx), -1).max(axis=1) > 0)
+    for fold in range(store.num_folds):
+        split = store.split(fold)
+        test_images, test_labels = store.arrays(split.test)
+        assert len(test_labels) == len(full.arrays(split.test)[1])  # test patients unedited
+        train_labels = store.training_arrays(split.train)[1]
+        assert (train_labels.reshape(len(train_labels), -1).max(axis=1) > 0).all()
+    assert store.fingerprint != full.fingerprint
 
 
-def test_drop_edge_removes_end_slices(tiny_msd, tmp_path):
+def test_drop_edge_marks_end_slices_untrainable(tiny_msd, tmp_path):
     store = prepare(tiny_msd, tmp_path / "s", exact_options(drop_edge=0.2))
     for patient in store.patients:
         a, b = store.slice_range(patient)
-        np.testing.assert_array_equal(store.positions[a:b], np.arange(2, SHAPE[2] - 2))
+        np.testing.assert_array_equal(store.positions[a:b], np.arange(SHAPE[2]))
+        idx = store.training_indices([patient])
+        np.testing.assert_array_equal(store.positions[idx], np.arange(2, SHAPE[2] - 2))
 
 
 def test_foreground_crop_fills_the_field_of_view(tiny_msd, tmp_path):
@@ -344,6 +356,7 @@ def test_overwrite_replaces_the_store(tiny_msd, tmp_path):
         "labels.npy",
         "positions.npy",
         "store.json",
+        "trainable.npy",
     ]
 
 

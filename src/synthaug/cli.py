@@ -111,9 +111,20 @@ def prepare(
     ] = "0.5,99.5",
     crop: Annotated[str, typer.Option(help="foreground or none.")] = "foreground",
     drop_empty: Annotated[
-        bool, typer.Option(help="Drop slices without labelled foreground.")
+        bool,
+        typer.Option(help="Train without slices lacking labelled foreground (tests keep them)."),
     ] = False,
-    drop_edge: Annotated[float, typer.Option(help="Fraction of slices dropped at each end.")] = 0.0,
+    drop_edge: Annotated[
+        float,
+        typer.Option(help="Train without this fraction of slices at each end (tests keep them)."),
+    ] = 0.0,
+    group: Annotated[
+        str,
+        typer.Option(
+            help="Cases → patients, the unit of the folds: auto (ACDC frames, BraTS time "
+            "points), none, or a regex whose first group is the patient."
+        ),
+    ] = "auto",
     repair_nonfinite: Annotated[
         bool, typer.Option(help="Replace NaN/Inf voxels instead of failing.")
     ] = False,
@@ -145,6 +156,7 @@ def prepare(
         geometry_tolerance=geometry_tolerance,
         layout=layout,
         workers=workers,
+        group=group,
     )
     t0 = time.perf_counter()
     s = prepare_dataset(dataset, out, opts, overwrite=overwrite).summary

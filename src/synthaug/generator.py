@@ -86,6 +86,11 @@ class RunDescription:
     median_slices: int  # slices per synthetic patient
     pixel_size_mm: float
     outputs: Outputs
+    store_fingerprint: str = ""  # the store's content when the run was trained
+
+    def provenance(self) -> dict:
+        """The store and fold this run belongs to (``data.provenance``)."""
+        return {"store": self.store, "store_fingerprint": self.store_fingerprint, "fold": self.fold}
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthaug.generator import Outputs
+from synthaug.generator import Outputs, Snapshot
 from synthaug.quality.features import DomainEncoderConfig
 from synthaug.quality.snapshots import (
     MaskLayoutExtractor,
     SnapshotReference,
     mean_pairwise_distance,
+    score_snapshots,
     unusable_reason,
 )
 
@@ -72,3 +73,39 @@ def test_diverse_samples_unlike_the_data_are_off_the_data_not_collapsed(toy_stor
     assert row["image"]["diversity"] >= 0.25 and row["image"]["recall"] < 0.05
     result = {"snapshots": [{"snapshot": "s", **row}]}
     assert "near the real data" in unusable_reason(result)
+
+
+class SlicesSampler:
+    """A stand-in generator that returns fixed real slices (cycled): a copier when they are
+    its training slices, an honest generator when they come from patients it never saw."""
+
+    variant = "joint"
+    outputs = JOINT
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray) -> None:
+        self.images, self.masks = images, masks
+
+    def sample(self, count, seed, masks=None, truncation=1.0):
+        idx = np.resize(np.arange(len(self.images)), count)
+        return self.images[idx], self.masks[idx]
+
+
+def test_a_copying_generator_is_flagged_and_loses_the_selection(toy_store, cache, tmp_path):
+    split = toy_store.split(0)
+    copier = SlicesSampler(*toy_store.training_arrays(split.train))
+    honest = SlicesSampler(*toy_store.arrays(split.test))  # new patients, like fresh samples
+    snaps = [
+        Snapshot(tmp_path / "gema-000001000.pt", 1000),
+        Snapshot(tmp_path / "gema-000002000.pt", 2000),
+    ]
+    samplers = {snaps[0].name: copier, snaps[1].name: honest}
+    result = score_snapshots(
+        toy_store, 0, "joint", JOINT, snaps, lambda s: samplers[s.name], tmp_path / "q.json",
+        samples=24, cache_dir=cache, encoder_config=FAST_ENCODER,
+    )  # fmt: skip
+    copied, fresh = result["snapshots"]
+    assert copied["memorisation"]["too_close"] == 1.0 and copied["failure"] == "copying"
+    assert copied["memorisation"]["median_ratio"] == 0.0
+    assert fresh["memorisation"]["too_close"] < 0.3 and fresh["failure"] is None
+    assert result["best"]["snapshot"] == fresh["snapshot"] and result["usable"]
+    assert any(": copying — " in w for w in result["warnings"])

@@ -70,11 +70,12 @@ def test_score_snapshots_scores_every_snapshot_and_picks_the_best(
     assert [r["snapshot"] for r in rows] == [p.name for p in list_snapshots(run)]
     space = "mask" if variant == "mask" else "image"
     assert result["space"] == space
-    assert set(result["held_out"]) >= {space, "patients"}
+    assert set(result["baseline"]) >= {space, "what"}
+    assert "validation" in result["reference"]
     candidates = [r for r in rows if not r["collapsed"]] or rows
     if variant == "conditional":  # ranked by how well images follow their masks
         assert all(0 <= r["consistency"] <= 1 for r in rows)
-        assert 0 < result["held_out"]["consistency"] <= 1
+        assert 0 < result["baseline"]["consistency"] <= 1
         best = max(candidates, key=lambda r: r["consistency"])
         assert "consistency" in result["ranked_by"]
     else:

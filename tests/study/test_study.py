@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def _config(store, **over) -> dict:
         "n_levels": [0, 1, 2],
         "folds": [0],
         "seeds": [0],
-        "gan": {"preset": "cpu-micro", "kimg": 0.024},
+        # Generators this short are flagged unusable: study them anyway (their cells flagged).
+        "gan": {"preset": "cpu-micro", "kimg": 0.024, "allow_unusable": True},
         "seg": {"preset": "cpu-micro", "max_steps": 30},
     }
     raw.update(over)
@@ -226,6 +228,7 @@ def test_report_files_exist_and_links_resolve(study_store, finished_study, tmp_p
     config = parse_study(_config(study_store))
     for spec in config.source_specs():
         assert f"samples-toy-{spec.slug}.png" in links, spec.name
+        assert f"closest-toy-{spec.slug}.png" in links, spec.name  # memorisation pairs
         assert html.escape(f"synthetic pairs from {spec.name}") in text
     assert "samples-toy-real.png" in links
     for link in links:
@@ -240,6 +243,7 @@ def test_report_files_exist_and_links_resolve(study_store, finished_study, tmp_p
     assert {c["n_pairs"] for c in stats["comparisons"]} == {1}  # one fold: one pair
     assert "cannot show a significant difference" in text
     assert "Verdict" in text and "REAL test patients" in text
+    assert "How Dice is computed" in text and "test patients without it" in text
     assert "fid_over_training.png" in links
     assert "Synthetic data quality" in text and "consistency real test" in text
     assert "Generators over training" in text
@@ -291,3 +295,48 @@ def test_paper_config_is_valid_once_stores_exist(study_store, tmp_path):
     config = parse_study(raw)
     assert config.gan.preset == "gpu-256" and config.folds == [0, 1, 2, 3, 4]
     assert [g.variant for g in config.generators()] == ["joint", "mask", "conditional"]
+
+
+def _flag_unusable(run: Path) -> None:
+    """Mark every snapshot of a scored run collapsed, as the detector would."""
+    path = run / "quality.json"
+    scores = json.loads(path.read_text())
+    for row in scores["snapshots"]:
+        row.update(collapsed=True, failure="collapsed")
+    scores["usable"] = False
+    path.write_text(json.dumps(scores))
+
+
+def test_an_unusable_generator_stops_the_study_unless_allowed(
+    study_store, finished_study, tmp_path
+):
+    root = tmp_path / "copy"
+    shutil.copytree(finished_study.parent, root)
+    for variant in ("joint", "conditional"):
+        _flag_unusable(root / "gans" / "toy" / "fold0" / variant)
+    strict = _config(study_store, gan={"preset": "cpu-micro", "kimg": 0.024})
+    with pytest.raises(SynthaugError) as info:
+        run_study(parse_study(strict), root)  # resuming: the check runs after train-gan
+    message = str(info.value)
+    assert "toy fold 0 stylegan2 joint (every snapshot collapsed)" in message
+    assert "toy fold 0 stylegan2 conditional (every snapshot collapsed)" in message
+    assert "allow_unusable" in message and "\n" not in message
+    df = read_results(run_study(parse_study(_config(study_store)), root))  # allowed
+    usable = df.drop_duplicates(["source", "n", "fold", "seed"]).set_index("source")
+    for source in ("joint", "real-mask-conditional"):
+        assert (usable.loc[source, "generator_usable"] == False).all()  # noqa: E712
+    assert pd.isna(usable.loc["none", "generator_usable"])  # one baseline cell, no generator
+    html_text = make_report(root / "results.csv", tmp_path / "report").read_text()
+    assert "generators flagged unusable" in html_text
+
+
+def test_a_filtered_set_is_judged_by_another_u_net_than_its_filter(finished_study):
+    root = finished_study.parent
+    slug = "real-mask-conditional.consistency-ge-0"
+    meta = json.loads((root / "synthetic" / "toy" / "fold0" / slug / "dataset.json").read_text())
+    filter_unet = meta["synthaug"]["filter"]["unet"]
+    quality = json.loads((root / "quality" / "toy" / "fold0" / f"{slug}.json").read_text())
+    assert quality["judge"] != filter_unet
+    for unet in (filter_unet, quality["judge"]):
+        assert "/references/toy/fold0/" in unet and "/cells/" not in unet  # not study cells
+    assert quality["consistency"]["synthetic"]["slices"] > 0

@@ -22,8 +22,13 @@ class PrepareOptions:
     ct_window: HU range mapped to [-1, 1] for CT channels.
     mr_percentiles: foreground percentiles clipped and mapped to [-1, 1] for MR channels.
     crop: "foreground" crops to the bounding box of non-background voxels before resizing.
-    drop_empty: drop slices whose label has no foreground.
-    drop_edge: fraction of the kept slices dropped at each end of the slicing axis.
+    drop_empty: train without slices whose label has no foreground.
+    drop_edge: train without this fraction of the slices at each end of the slicing axis.
+        Both only mark slices: every patient is a test patient of one fold, and test
+        patients keep every slice and voxel (``SliceStore.training_arrays`` applies them).
+    group: how cases map to patients, the unit of the folds: "auto" (known naming schemes,
+        ``splits.KNOWN_GROUPINGS``), "none" (each case a patient) or a regular expression
+        whose first capture group of a case id is its patient.
     repair_nonfinite: replace NaN/Inf voxels by the channel's finite minimum instead of failing.
     geometry_tolerance: relative spacing / absolute direction tolerance between image and label.
     """
@@ -43,6 +48,7 @@ class PrepareOptions:
     geometry_tolerance: float = 1e-3
     layout: str = "auto"
     workers: int = 2
+    group: str = "auto"
 
     def validate(self) -> PrepareOptions:
         if self.resolution < 8 or self.resolution > 2048:

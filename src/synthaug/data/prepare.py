@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from synthaug.atomic import atomic_dir, write_json
 from synthaug.data.formats import CaseSpec, DatasetSpec, load_dataset
 from synthaug.data.options import PrepareOptions
 from synthaug.data.preprocess import PreparedCase, methods_for, prepare_case
-from synthaug.data.splits import kfold_splits
+from synthaug.data.splits import kfold_splits, patient_groups
 from synthaug.data.store import METADATA, STORE_FORMAT, STORE_VERSION, SliceStore
 from synthaug.errors import StoreError, SynthaugError
 from synthaug.progress import track
@@ -53,20 +54,24 @@ def prepare(
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: already exists; pass --overwrite to replace it")
-    if opts.folds > len(spec.cases):
+    groups, grouping = patient_groups([c.case_id for c in spec.cases], opts.group)
+    n_groups = len(set(groups.values()))
+    if opts.folds > n_groups:
+        what = "patients" if n_groups == len(spec.cases) else "patient groups"
         raise SynthaugError(
-            f"folds: {opts.folds} folds need at least {opts.folds} patients, "
-            f"{spec.root} has {len(spec.cases)}"
+            f"folds: {opts.folds} folds need at least {opts.folds} {what}, "
+            f"{spec.root} has {n_groups}"
         )
     methods_for(spec.modalities, opts.normalization)  # fail before reading any image
 
-    images, labels, positions, patients = [], [], [], []
+    images, labels, positions, trainable, patients = [], [], [], [], []
     start = 0
     for case in track(_prepared_cases(spec, opts), "prepare", total=len(spec.cases)):
         images.append(case.images)
         labels.append(case.labels)
         positions.append(case.slice_positions)
-        patients.append({**case.meta, "start": start})
+        trainable.append(case.trainable)
+        patients.append({**case.meta, "group": groups[case.case_id], "start": start})
         start += case.images.shape[0]
 
     ids = [p["id"] for p in patients]
@@ -74,7 +79,7 @@ def prepare(
         raise SynthaugError(
             f"{spec.root}: duplicate case ids {sorted({i for i in ids if ids.count(i) > 1})}"
         )
-    folds = kfold_splits(ids, opts.folds, opts.seed, opts.val_fraction)
+    folds = kfold_splits(ids, opts.folds, opts.seed, opts.val_fraction, groups)
     declared = sorted(spec.labels)
     meta = {
         "format": STORE_FORMAT,
@@ -93,6 +98,7 @@ def prepare(
         "source_label_values": declared,
         "resolution": opts.resolution,
         "num_slices": start,
+        "grouping": grouping,
         "patients": patients,
         "folds": [{"fold": f, **s} for f, s in enumerate(folds)],
     }
@@ -100,5 +106,36 @@ def prepare(
         np.save(tmp / "images.npy", np.concatenate(images))
         np.save(tmp / "labels.npy", np.concatenate(labels))
         np.save(tmp / "positions.npy", np.concatenate(positions))
+        np.save(tmp / "trainable.npy", np.concatenate(trainable))
         write_json(tmp / METADATA, meta)  # last: its presence marks a complete store
     return SliceStore(out)
+
+
+def prepare_like(
+    dataset: Path | str, store: SliceStore, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slices of a dataset in any layout ``prepare`` reads (another tool's synthetic data,
+    say), prepared with ``store``'s recorded options so they compare with its slices: images
+    [N, C, R, R] float32, labels [N, R, R] int64 of the first ``limit`` cases. Its channels
+    and label names must be the store's; nothing is written."""
+    recorded = dict(store.meta.get("options", {}))
+    known = set(PrepareOptions.__dataclass_fields__)
+    opts = PrepareOptions(**{k: v for k, v in recorded.items() if k in known})
+    opts.workers, opts.group = 1, "none"
+    spec = load_dataset(dataset, "auto")
+    if spec.modalities != store.modalities:
+        raise SynthaugError(
+            f"{dataset}: modality channels {spec.modalities} differ from the store's "
+            f"{store.modalities}"
+        )
+    names = [spec.labels[v] for v in sorted(spec.labels)]
+    if names != store.label_names:
+        raise SynthaugError(
+            f"{dataset}: labels {names} differ from the store's {store.label_names}"
+        )
+    cases = spec.cases if limit is None else spec.cases[:limit]
+    sub = dataclasses.replace(spec, cases=cases)
+    prepared = list(_prepared_cases(sub, opts))
+    images = np.concatenate([c.images for c in prepared]).astype(np.float32)
+    labels = np.concatenate([c.labels for c in prepared]).astype(np.int64)
+    return images, labels

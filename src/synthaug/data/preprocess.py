@@ -23,13 +23,19 @@ BACKGROUND_VALUE = -1.0
 
 @dataclass
 class PreparedCase:
-    """One patient's slices: images [S, C, R, R] float16 in [-1, 1], labels [S, R, R] uint8."""
+    """One patient's slices: images [S, C, R, R] float16 in [-1, 1], labels [S, R, R] uint8.
+
+    ``trainable`` [S] bool: the slices training may use — ``drop_empty``/``drop_edge`` only
+    mark slices, never remove them, because every patient is a test patient of one fold and
+    test patients keep every slice and every voxel.
+    """
 
     case_id: str
     images: np.ndarray
     labels: np.ndarray
     slice_positions: np.ndarray  # index of each slice along the slicing axis of the RAS volume
     meta: dict
+    trainable: np.ndarray
 
 
 def modality_method(name: str, requested: str) -> str:
@@ -146,27 +152,29 @@ def _pad_center(stack: np.ndarray, size: int, value: float) -> np.ndarray:
     return out
 
 
-def _select_slices(
+def _crop(
     img: np.ndarray, lab: np.ndarray, positions: np.ndarray, opts: PrepareOptions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crop to the foreground box, drop edge and (optionally) empty slices."""
+    """Crop to the box holding image content or labels (nothing labelled is cut off)."""
     if opts.crop == "foreground":
         content = (img > BACKGROUND_VALUE + 1e-6).any(axis=-1) | (lab > 0)
         if content.any():
             box = _bbox(content)
             img, lab, positions = img[box], lab[box], positions[box[0]]
-    if opts.drop_edge > 0:
-        n_drop = int(round(opts.drop_edge * img.shape[0]))
-        if n_drop > 0 and img.shape[0] > 2 * n_drop:
-            img, lab, positions = (
-                img[n_drop:-n_drop],
-                lab[n_drop:-n_drop],
-                positions[n_drop:-n_drop],
-            )
-    if opts.drop_empty:
-        keep = (lab > 0).any(axis=(1, 2))
-        img, lab, positions = img[keep], lab[keep], positions[keep]
     return img, lab, positions
+
+
+def trainable_slices(labels: np.ndarray, drop_edge: float, drop_empty: bool) -> np.ndarray:
+    """[S] bool: the slices of a case training may use — not within ``drop_edge`` of either
+    end of the stack and, with ``drop_empty``, holding labelled foreground."""
+    keep = np.ones(len(labels), dtype=bool)
+    if drop_edge > 0:
+        n_drop = int(round(drop_edge * len(labels)))
+        if n_drop > 0 and len(labels) > 2 * n_drop:
+            keep[:n_drop] = keep[len(labels) - n_drop :] = False
+    if drop_empty:
+        keep &= (labels > 0).reshape(len(labels), -1).any(axis=1)
+    return keep
 
 
 def _resample(
@@ -223,10 +231,11 @@ def prepare_case(
     lab = _to_slices_first(labels, axis)  # [S, H, W]
     positions = np.arange(img.shape[0])
 
-    img, lab, positions = _select_slices(img, lab, positions, opts)
-    if img.shape[0] == 0:
+    img, lab, positions = _crop(img, lab, positions, opts)
+    trainable = trainable_slices(lab, opts.drop_edge, opts.drop_empty)
+    if img.shape[0] == 0 or not trainable.any():
         raise DatasetError(
-            f"{where}: no slice left after cropping/dropping (empty image or label?)"
+            f"{where}: no slice left for training after cropping/dropping (empty image or label?)"
         )
 
     out_img, out_lab, fov = _resample(img, lab, pixel_rc, opts.resolution)
@@ -240,5 +249,6 @@ def prepare_case(
         "pixel_size_mm": round(fov / res, 5),
         "normalization": methods,
         "num_slices": int(out_img.shape[0]),
+        "trainable_slices": int(trainable.sum()),
     }
-    return PreparedCase(case.case_id, out_img, out_lab, positions.astype(np.int32), meta)
+    return PreparedCase(case.case_id, out_img, out_lab, positions.astype(np.int32), meta, trainable)

@@ -7,12 +7,15 @@ Layout of a store directory (written atomically by ``prepare``)::
     images.npy    [N, C, R, R] float16, intensities in [-1, 1]
     labels.npy    [N, R, R] uint8, values 0..K-1
     positions.npy [N] int32, each slice's index along the slicing axis of its RAS volume
+    trainable.npy [N] bool, the slices training may use (drop_empty / drop_edge); every
+                  slice of a patient is evaluated when the patient is a test patient
 
 Slices of one patient are contiguous, in slicing-axis order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,9 +26,10 @@ import numpy as np
 from synthaug.errors import StoreError
 
 STORE_FORMAT = "synthaug-slice-store"
-STORE_VERSION = 1
+STORE_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no groups, no trainable mask (all slices trainable)
 METADATA = "store.json"
-ARRAYS = ("images.npy", "labels.npy", "positions.npy")
+ARRAYS = ("images.npy", "labels.npy", "positions.npy", "trainable.npy")
 
 
 def class_frequencies(labels: np.ndarray, num_classes: int, chunk: int = 4096) -> np.ndarray:
@@ -36,6 +40,13 @@ def class_frequencies(labels: np.ndarray, num_classes: int, chunk: int = 4096) -
         part = np.asarray(labels[start : start + chunk]).ravel()
         counts += np.bincount(part, minlength=num_classes)[:num_classes]
     return counts / max(1, counts.sum())
+
+
+def _members(groups: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for case, group in groups.items():
+        out.setdefault(group, []).append(case)
+    return out
 
 
 @dataclass(frozen=True)
@@ -66,13 +77,27 @@ class SliceStore:
             self.meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
             raise StoreError(f"{meta_path}: corrupt store metadata ({exc.msg})") from exc
-        if self.meta.get("format") != STORE_FORMAT or self.meta.get("version") != STORE_VERSION:
+        version = self.meta.get("version")
+        if self.meta.get("format") != STORE_FORMAT or version not in READABLE_VERSIONS:
             raise StoreError(f"{meta_path}: not a version-{STORE_VERSION} synthaug slice store")
+        options = self.meta.get("options", {})
+        if version == 1 and (options.get("drop_empty") or options.get("drop_edge")):
+            raise StoreError(
+                f"{self.path}: prepared by an older synthaug whose drop_empty/drop_edge removed "
+                "slices from every patient, test patients included (their Dice would be "
+                "inflated); prepare it again"
+            )
         mode = "r" if mmap else None
         try:
             self.images = np.load(self.path / "images.npy", mmap_mode=mode)
             self.labels = np.load(self.path / "labels.npy", mmap_mode=mode)
             self.positions = np.load(self.path / "positions.npy", mmap_mode=mode)
+            trainable = self.path / "trainable.npy"
+            self.trainable = (
+                np.load(trainable, mmap_mode=mode)
+                if version >= 2
+                else np.ones(self.meta["num_slices"], dtype=bool)
+            )
         except (OSError, ValueError) as exc:
             raise StoreError(f"{self.path}: cannot read store arrays ({exc})") from exc
         n = self.meta["num_slices"]
@@ -155,13 +180,46 @@ class SliceStore:
         idx = self.indices(patients)
         return self.images[idx].astype(np.float32), self.labels[idx].astype(np.int64)
 
+    def training_indices(self, patients: list[str]) -> np.ndarray:
+        """Global indices of the slices of ``patients`` that training may use."""
+        idx = self.indices(patients)
+        return idx[np.asarray(self.trainable[idx], dtype=bool)]
+
+    def training_arrays(self, patients: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The trainable slices of ``patients`` (``drop_empty``/``drop_edge`` applied): what
+        generators, U-Nets and encoders learn from. Evaluation uses :meth:`patient`."""
+        idx = self.training_indices(patients)
+        return self.images[idx].astype(np.float32), self.labels[idx].astype(np.int64)
+
     def slice_counts(self, patients: list[str] | None = None) -> list[int]:
         patients = self.patients if patients is None else patients
         return [b - a for a, b in (self.slice_range(p) for p in patients)]
 
     def median_slices(self, patients: list[str] | None = None) -> int:
-        """Median slice count: the size of one synthetic 'patient'."""
-        return int(round(float(np.median(self.slice_counts(patients)))))
+        """Median trainable slice count: the size of one synthetic 'patient'."""
+        patients = self.patients if patients is None else patients
+        counts = [len(self.training_indices([p])) for p in patients]
+        return int(round(float(np.median(counts))))
+
+    @cached_property
+    def groups(self) -> dict[str, str]:
+        """Each case's patient (its group); a case is its own patient unless grouped."""
+        return {p["id"]: p.get("group", p["id"]) for p in self.meta["patients"]}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies the store's content (channels, labels, grid, cases, slices, folds),
+        wherever it lies: artifacts record it, and using one with another store is refused."""
+        content = {
+            k: self.meta.get(k)
+            for k in ("modalities", "labels", "resolution", "num_slices", "folds")
+        }
+        content["patients"] = [(p["id"], p["num_slices"]) for p in self.meta["patients"]]
+        content["options"] = {
+            k: v for k, v in self.meta.get("options", {}).items() if k not in ("workers",)
+        }
+        text = json.dumps(content, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def label_frequencies(self, patients: list[str] | None = None) -> np.ndarray:
         """Fraction of pixels per class, [K]."""
@@ -180,6 +238,11 @@ class SliceStore:
             "axis": self.meta["options"]["axis"],
             "folds": self.num_folds,
             "median_slices": self.median_slices(),
+            "grouping": self.meta.get("grouping", "none (store prepared before grouping)"),
+            "patient_groups": len(set(self.groups.values())),
+            "grouped_cases": {g: ids for g, ids in _members(self.groups).items() if len(ids) > 1},
+            "trainable_slices": int(np.asarray(self.trainable).sum()),
+            "fingerprint": self.fingerprint,
             "label_frequencies": [round(float(f), 5) for f in self.label_frequencies()],
         }
 

@@ -93,6 +93,17 @@ def write_synthetic_dataset(
     return out
 
 
+def synthetic_provenance(path: Path | str) -> dict | None:
+    """What synthaug recorded about a synthetic set (its run, store, fold, filter…), None for
+    a dataset made elsewhere."""
+    meta_path = Path(path) / "dataset.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return meta.get("synthaug") or None
+
+
 def read_synthetic(
     path: Path | str, store: SliceStore | None = None, limit: int | None = None
 ) -> list[SyntheticPatient]:

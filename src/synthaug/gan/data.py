@@ -25,7 +25,7 @@ class TrainingSlices:
     def from_store(cls, store: SliceStore, fold: int) -> TrainingSlices:
         # The GAN of fold f sees only fold f's training patients (never val or test).
         patients = store.split(fold).train
-        images, labels = store.arrays(patients)
+        images, labels = store.training_arrays(patients)
         return cls(
             images=torch.from_numpy(images),
             labels=torch.from_numpy(labels),

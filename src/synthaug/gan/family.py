@@ -63,6 +63,7 @@ class StyleGAN2Family:
             median_slices=info.median_slices,
             pixel_size_mm=info.pixel_size_mm,
             outputs=variant_outputs(info.variant),
+            store_fingerprint=info.store_fingerprint,
         )
 
     def snapshots(self, run: Path) -> list[Snapshot]:

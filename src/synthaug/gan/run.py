@@ -29,6 +29,7 @@ class RunInfo:
     kimg: float
     world_size: int = 1
     family: str = "stylegan2"
+    store_fingerprint: str = ""  # empty in runs trained before fingerprints were recorded
 
     @property
     def spec(self) -> VariantSpec:

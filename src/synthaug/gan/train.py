@@ -167,6 +167,7 @@ def _run_info(
         preset=asdict(preset),
         store=str(store.path.resolve()),
         store_name=store.name,
+        store_fingerprint=store.fingerprint,
         fold=opts.fold,
         modalities=store.modalities,
         labels=store.label_names,
@@ -506,7 +507,10 @@ def _setup(opts: TrainOptions) -> _Trainer:
     info = _run_info(opts, preset, store, data, ddp.world)
     if opts.resume and run_meta_path(out).exists():
         previous = RunInfo.read(out)
-        for field in ("variant", "fold", "store", "resolution"):
+        fields = ("variant", "fold", "store", "resolution", "store_fingerprint")
+        for field in fields:
+            if field == "store_fingerprint" and not previous.store_fingerprint:
+                continue  # a run from before fingerprints were recorded
             if getattr(previous, field) != getattr(info, field):
                 raise SynthaugError(
                     f"{out}: was trained with {field}={getattr(previous, field)!r}, not {getattr(info, field)!r}"

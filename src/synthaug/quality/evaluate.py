@@ -9,6 +9,7 @@ slices: the ceiling) and label statistics.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthaug.data.prepare import prepare_like
 from synthaug.data.store import SliceStore
-from synthaug.data.synthetic import read_synthetic
+from synthaug.data.synthetic import read_synthetic, synthetic_provenance
 from synthaug.errors import SynthaugError
 from synthaug.quality.consistency import consistency_class_dice, summarise_consistency
 from synthaug.quality.features import (
@@ -27,16 +29,24 @@ from synthaug.quality.features import (
     as_image_tensor,
     get_extractor,
 )
+from synthaug.quality.memorisation import memorisation, pair_vectors
 from synthaug.quality.metrics import fid, kid, label_statistics, precision_recall
 from synthaug.seg.reference import train_reference_unet
 
 Spaces = dict[str, tuple[FeatureExtractor, list[int]] | None]
+MAX_MEMORISATION = 10000  # training slices searched for nearest neighbours
 
 
 def synthetic_arrays(
     path: Path | str, store: SliceStore, limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All slices of the first ``limit`` synthetic patients: images [N, C, R, R], labels [N, R, R]."""
+    """All slices of the first ``limit`` synthetic patients: images [N, C, R, R], labels [N, R, R].
+
+    A set written by ``synthaug generate`` is read as it is; any other dataset ``prepare`` can
+    read (another tool's synthetic patients, real data) is prepared with the store's options.
+    """
+    if synthetic_provenance(path) is None and not _is_synthaug_set(path):
+        return prepare_like(path, store, limit)
     patients = read_synthetic(path, store, limit=limit)
     if not patients:
         raise SynthaugError(f"{path}: holds no synthetic patients")
@@ -44,6 +54,13 @@ def synthetic_arrays(
         np.concatenate([p.images for p in patients]).astype(np.float32),
         np.concatenate([p.labels for p in patients]).astype(np.int64),
     )
+
+
+def _is_synthaug_set(path: Path | str) -> bool:
+    try:
+        return bool(json.loads((Path(path) / "dataset.json").read_text()).get("synthetic"))
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def feature_metrics(
@@ -131,6 +148,38 @@ def _feature_spaces(
     return spaces
 
 
+EQUAL_N_REPEATS = 5
+AVERAGED = ("fid", "kid_mean", "kid_std", "precision", "recall")
+
+
+def _metrics_at_n(real: np.ndarray, feats: np.ndarray, n: int, args: tuple, salt: int) -> dict:
+    """Metrics of ``feats`` against ``real`` at sample count ``n``: a larger set is subsampled
+    ``EQUAL_N_REPEATS`` times (seeded) and the metrics averaged; ``fid_sd`` their spread."""
+    if len(feats) == n:
+        return {**feature_metrics(real, feats, *args), "n_available": n, "subsamples": 1,
+                "fid_sd": 0.0}  # fmt: skip
+    rng = np.random.default_rng([args[-1], salt])
+    runs = [
+        feature_metrics(real, feats[np.sort(rng.choice(len(feats), n, replace=False))], *args)
+        for _ in range(EQUAL_N_REPEATS)
+    ]
+    out = {**runs[0], **{k: float(np.mean([r[k] for r in runs])) for k in AVERAGED}}
+    out.update(n_available=len(feats), subsamples=EQUAL_N_REPEATS,
+               fid_sd=float(np.std([r["fid"] for r in runs])))  # fmt: skip
+    return out
+
+
+def _at_equal_n(
+    real: np.ndarray, fake: np.ndarray, held: np.ndarray | None, args: tuple
+) -> tuple[dict, dict | None]:
+    """Synthetic and held-out metrics at the same N = the smaller of the two sets (FID's bias
+    depends strongly on N, so only equal-N numbers can be compared)."""
+    if held is None:
+        return _metrics_at_n(real, fake, len(fake), args, 1), None
+    n = min(len(fake), len(held))
+    return _metrics_at_n(real, fake, n, args, 1), _metrics_at_n(real, held, n, args, 2)
+
+
 def _score_spaces(
     spaces: Spaces,
     real_x: torch.Tensor,
@@ -141,8 +190,8 @@ def _score_spaces(
     seconds: dict[str, float],
 ) -> tuple[dict, dict, dict]:
     """Per feature space: metrics of the synthetic set and of the held-out real set against
-    the real reference, and the extractor's description. ``cache`` keeps the real sets'
-    features between calls; ``metric_args``: (kid_subsets, kid_subset_size, k, seed)."""
+    the real reference at equal N, and the extractor's description. ``cache`` keeps the real
+    sets' features between calls; ``metric_args``: (kid_subsets, kid_subset_size, k, seed)."""
     results: dict[str, dict | None] = {}
     baseline: dict[str, dict | None] = {}
     descriptions: dict[str, dict | None] = {}
@@ -158,9 +207,7 @@ def _score_spaces(
         fr, fb = cache[(name, "real")], cache[(name, "held-out")]
         ff = ex(fake_x[:, chans])
         t1 = time.perf_counter()
-        results[name] = feature_metrics(fr, ff, *metric_args)
-        if fb is not None:
-            baseline[name] = feature_metrics(fr, fb, *metric_args)
+        results[name], baseline[name] = _at_equal_n(fr, ff, fb, metric_args)
         seconds["features"] += t1 - t0
         seconds["metrics"] += time.perf_counter() - t1
         descriptions[name] = {**ex.describe(), "channels": chans}
@@ -171,7 +218,7 @@ def _reference_set(
     store: SliceStore, patients: list[str], max_real: int | None, seed: int
 ) -> tuple[torch.Tensor, np.ndarray]:
     """The real reference slices (at most ``max_real``, a seeded subsample): images, labels."""
-    images, labels = store.arrays(patients)
+    images, labels = store.training_arrays(patients)
     if max_real is not None and len(images) > max_real:
         keep = np.sort(np.random.default_rng(seed).choice(len(images), max_real, replace=False))
         images, labels = images[keep], labels[keep]
@@ -216,10 +263,12 @@ def evaluate_quality(
     metrics only for 3-channel stores). reference_unet: the real-only U-Net for consistency;
     when None (and ``with_consistency``) one is trained with ``unet_preset`` and cached under
     ``cache_dir``. max_real: subsample the real set (seeded) to at most this many slices.
-    real_baseline: also score the fold's real VALIDATION slices against the same reference —
-    the value a perfect generator would get at that sample size (FID is biased by N), so
-    synthetic numbers can be read against it. feature_cache: a dict kept between calls on the
-    same (store, fold) and settings, so the real sets' features are computed once.
+    real_baseline: also score the fold's real VALIDATION slices against the same reference, and
+    both sets at the same N — the smaller of the two; the larger one is subsampled
+    ``EQUAL_N_REPEATS`` times and averaged (FID is biased by N: only equal-N numbers compare).
+    feature_cache: a dict kept between calls on the same (store, fold) and settings, so the real
+    sets' features are computed once. Memorisation (``quality.memorisation``): how close the
+    synthetic images come to their nearest real training image, against validation images.
 
     Returns a JSON-ready dict: ``modalities`` {name: metrics}, ``joint`` (metrics or None),
     ``real_baseline`` {name: metrics} (or None),
@@ -254,6 +303,7 @@ def evaluate_quality(
         "n_synthetic": len(fake_x),
         "modalities": {m: results[m] for m in store.modalities},
         "joint": results["joint"],
+        "n_compared": min(len(fake_x), len(base_x)) if base_x is not None else len(fake_x),
         "real_baseline": None
         if base_x is None
         else {
@@ -264,6 +314,10 @@ def evaluate_quality(
         },
         "features": descriptions,
     }
+    if base_x is not None:
+        t0 = time.perf_counter()
+        out["memorisation"] = _memorisation(store, split, fake_x, base_x, seed)
+        seconds["memorisation"] = time.perf_counter() - t0
 
     if with_consistency:
         t0 = time.perf_counter()
@@ -283,6 +337,28 @@ def evaluate_quality(
     seconds["labels"] = time.perf_counter() - t0
     out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
     return out
+
+
+def _memorisation(
+    store: SliceStore, split, fake_x: torch.Tensor, held_x: torch.Tensor, seed: int
+) -> dict:
+    """Synthetic images' distances to their nearest real training image against the
+    validation images'; ``closest`` names store slice indices for the report's grid."""
+    train_idx = store.training_indices(split.train)
+    if len(train_idx) > MAX_MEMORISATION:
+        keep = np.random.default_rng(seed).choice(len(train_idx), MAX_MEMORISATION, replace=False)
+        train_idx = np.sort(train_idx[keep])
+    train_x = store.images[train_idx].astype(np.float32)
+    k = store.num_classes
+    result = memorisation(
+        pair_vectors(fake_x.numpy(), None, k),
+        pair_vectors(train_x, None, k),
+        pair_vectors(held_x.numpy(), None, k),
+    )
+    for pair in result["closest"]:
+        pair["store_slice"] = int(train_idx[pair.pop("training")])
+    result["space"] = "images (pixels)"
+    return result
 
 
 def _consistency(
@@ -333,7 +409,8 @@ def quality_rows(result: dict) -> list[dict]:
 def format_quality(result: dict) -> str:
     """A plain-text summary of an :func:`evaluate_quality` result."""
     lines = [
-        f"quality of {result['n_synthetic']} synthetic slices against {result['reference']} "
+        f"quality of {result['n_synthetic']} synthetic slices against {result['reference']}, "
+        f"compared at N = {result.get('n_compared', result['n_synthetic'])} "
         f"({result['extractor']} features"
         + ("" if result["comparable_to_published"] else "; not comparable to published FID")
         + ")",
@@ -350,6 +427,14 @@ def format_quality(result: dict) -> str:
         lines.append(
             f"mask–image consistency (real-only U-Net): synthetic {c['synthetic']['mean']:.3f}"
             + (f", real test slices {ceiling['mean']:.3f} (ceiling)" if ceiling else "")
+        )
+    memo = result.get("memorisation")
+    if memo:
+        lines.append(
+            f"memorisation: {memo['too_close']:.1%} of synthetic slices lie closer to a training "
+            f"slice than 95% of real validation slices do (expected for new data "
+            f"{memo['expected']:.0%}); median distance {memo['median_ratio']:.2f}× the "
+            "validation slices'"
         )
     labels = result.get("labels")
     if labels:

@@ -306,7 +306,7 @@ class _TrainData:
 
 def _train_data(store: SliceStore, fold: int, channels: tuple[int, ...]) -> _TrainData:
     split = store.split(fold)
-    images, labels = store.arrays(split.train)
+    images, labels = store.training_arrays(split.train)
     if len(images) < 2:
         raise SynthaugError(
             f"domain encoder: fold {fold} has {len(images)} real training slices; need at least 2"

@@ -6,19 +6,23 @@ Family-neutral: it sees snapshots and a loader that turns one into a
 atomically; snapshots already scored with the same settings are reused, so scoring after more
 training only scores the new snapshots)::
 
-    {"settings": {...}, "held_out": {...}, "snapshots": [{"nimg", "snapshot", "image": {...},
-     "mask": {...}, "collapsed": bool}, ...], "best": {"snapshot", "nimg", ...}, "usable": bool,
-     "warnings": [...]}
+    {"settings": {...}, "baseline": {...}, "snapshots": [{"nimg", "snapshot", "image": {...},
+     "mask": {...}, "memorisation": {...}, "failure", "collapsed": bool}, ...],
+     "best": {"snapshot", "nimg", ...}, "usable": bool, "warnings": [...]}
 
-The reference is the fold's REAL training slices (what the generator was allowed to see);
-the held-out row scores the fold's real VALIDATION slices against the same reference, at the
-same sample count — the value a perfect generator would reach (FID is biased by N). Test
-patients are never touched, so choosing the best snapshot here does not leak into test Dice.
+The reference is the fold's real VALIDATION slices — patients the generator never saw — so a
+snapshot is ranked by how close it comes to new patients, not to the slices it was trained to
+match (a generator that copies its training set is not rewarded). The baseline row scores the
+generator's own real training slices against the same reference at the same sample count
+(FID is biased by N): what reproducing the training data perfectly would score. Painters
+paint validation masks. Memorisation (``quality.memorisation``) compares each sample's
+distance to its nearest training slice with that of validation slices; a snapshot that copies
+is flagged like a collapsed one. Test patients are never touched, so choosing the best
+snapshot here does not leak into test Dice.
 
 Image features come from the joint in-domain encoder (``features.DomainExtractor``); masks are
 compared by their layout (:class:`MaskLayoutExtractor`). A generator of images and masks is
-scored in both spaces, a mask generator in the mask space, a painter in the image space with
-the fold's real training masks as its input.
+scored in both spaces, a mask generator in the mask space, a painter in the image space.
 """
 
 from __future__ import annotations
@@ -37,14 +41,15 @@ from synthaug.errors import SynthaugError
 from synthaug.generator import Outputs, Sampler, Snapshot
 from synthaug.progress import track
 from synthaug.quality.features import DomainEncoderConfig, load_or_train_domain_encoder
+from synthaug.quality.memorisation import copying, memorisation, pair_vectors
 from synthaug.quality.metrics import fid, kid, precision_recall
 
 # A snapshot is called collapsed when its samples spread less than this fraction of what
 # held-out real slices spread in the same feature space, or cover almost none of the reals.
+MAX_MEMORISATION = 10000  # training slices searched for each sample's nearest neighbour
 COLLAPSE_DIVERSITY = 0.25
 COLLAPSE_RECALL = 0.05
 K_NEIGHBOURS = 3
-MAX_REAL = 2000
 POOL_LEVELS = (1, 2, 4, 8)
 
 
@@ -104,25 +109,25 @@ def compare(reference: np.ndarray, candidate: np.ndarray, held_out_spread: float
     }
 
 
-def failure(metrics: dict | None, held_out: dict) -> str | None:
+def failure(metrics: dict | None, baseline: dict) -> str | None:
     """Why a snapshot's samples are unusable in one feature space, or None.
 
-    "collapsed": they spread less than ``COLLAPSE_DIVERSITY`` of the held-out reals (mode
-    collapse). "off the data": they spread normally but cover almost none of the reals
-    (recall below ``COLLAPSE_RECALL`` of the held-out recall) — an under-trained or diverged
-    generator whose samples are all unlike real slices.
+    "collapsed": they spread less than ``COLLAPSE_DIVERSITY`` of the real validation slices
+    (mode collapse). "off the data": they spread normally but cover almost none of the reals
+    (recall below ``COLLAPSE_RECALL`` of the real baseline's recall) — an under-trained or
+    diverged generator whose samples are all unlike real slices.
     """
     if metrics is None:
         return None
     if metrics["diversity"] < COLLAPSE_DIVERSITY:
         return "collapsed"
-    if metrics["recall"] < COLLAPSE_RECALL * held_out["recall"]:
+    if metrics["recall"] < COLLAPSE_RECALL * baseline["recall"]:
         return "off the data"
     return None
 
 
 def snapshot_failure(row: dict) -> str | None:
-    """A scored snapshot's failure ("collapsed", "off the data") or None when usable.
+    """A scored snapshot's failure ("collapsed", "copying", "off the data") or None.
     ``row["collapsed"]`` (kept for older quality.json files) is True for either."""
     if not row.get("collapsed"):
         return None
@@ -130,7 +135,9 @@ def snapshot_failure(row: dict) -> str | None:
 
 
 class SnapshotReference:
-    """Real training and held-out features in the spaces a variant is scored in."""
+    """Features of the fold's validation slices (the reference) and of the real baseline in
+    the spaces a generator is scored in, and the training slices memorisation is measured
+    against."""
 
     def __init__(
         self,
@@ -143,47 +150,65 @@ class SnapshotReference:
         seed: int,
     ) -> None:
         split = store.split(fold)
-        train_x, train_y = store.arrays(split.train)
-        held_patients = split.val
-        if not held_patients:
+        if not split.val:
             raise SynthaugError(
                 f"{store.path}: fold {fold} has no validation patients to compare with; "
                 "prepare the store with --val-fraction above 0"
             )
-        held_x, held_y = store.arrays(held_patients)
-        rng = np.random.default_rng(seed)
-        if len(train_x) > MAX_REAL:
-            keep = np.sort(rng.choice(len(train_x), MAX_REAL, replace=False))
-            train_x, train_y = train_x[keep], train_y[keep]
-        self.samples = samples or len(held_x)
-        if self.samples <= K_NEIGHBOURS or len(held_x) <= K_NEIGHBOURS:
+        val_x, val_y = store.arrays(split.val)
+        train_x, train_y = store.training_arrays(split.train)
+        self.samples = samples or len(val_x)
+        if self.samples <= K_NEIGHBOURS or len(val_x) <= K_NEIGHBOURS:
             raise SynthaugError(
-                f"snapshot quality: needs more than {K_NEIGHBOURS} samples and held-out slices, "
-                f"got {self.samples} samples and {len(held_x)} validation slices"
+                f"snapshot quality: needs more than {K_NEIGHBOURS} samples and validation "
+                f"slices, got {self.samples} samples and {len(val_x)} validation slices"
             )
-        # A painter paints real training masks, spread over the training set.
-        idx = np.round(np.linspace(0, len(train_y) - 1, self.samples)).astype(np.int64)
-        self.condition_masks = train_y[idx].astype(np.int64)
-        self.held_patients = held_patients
-        self.spaces: dict[str, tuple[object, np.ndarray, np.ndarray]] = {}
-        if outputs.images:
-            encoder = load_or_train_domain_encoder(store, fold, cache_dir, None, encoder_config)
-            self.spaces["image"] = (encoder, encoder(train_x), encoder(held_x))
-        if outputs.masks:
-            layout = MaskLayoutExtractor(store.num_classes)
-            self.spaces["mask"] = (layout, layout(train_y), layout(held_y))
-        self.held_out = {}
-        self.spreads = {}
-        for space, (_, ref, held) in self.spaces.items():
-            self.spreads[space] = mean_pairwise_distance(held)
-            self.held_out[space] = compare(ref, held, self.spreads[space])
+        rng = np.random.default_rng(seed)
+        base = np.sort(rng.choice(len(train_x), min(self.samples, len(train_x)), replace=False))
+        # A painter paints validation masks, spread over the validation set.
+        idx = np.round(np.linspace(0, len(val_y) - 1, self.samples)).astype(np.int64)
+        self.condition_masks = val_y[idx].astype(np.int64)
+        self.validation_patients = split.val
+        self.outputs, self.num_classes = outputs, store.num_classes
+        self._features(outputs, store, fold, cache_dir, encoder_config, (val_x, val_y), (
+            train_x[base], train_y[base]))  # fmt: skip
+        self._memorisation_reference(train_x, train_y, val_x, val_y, rng)
         # The in-domain encoder is a segmenter trained on the real training slices: it judges
         # whether a painter's images follow the masks they were given.
         self.segmenter = None
         if outputs.paints_masks:
             self.segmenter = self.spaces["image"][0]
-            self.num_classes = store.num_classes
-            self.held_out["consistency"] = self.consistency(held_x, held_y.astype(np.int64))
+            self.baseline["consistency"] = self.consistency(val_x, val_y.astype(np.int64))
+
+    def _features(self, outputs, store, fold, cache_dir, encoder_config, val, base) -> None:
+        self.spaces: dict[str, tuple[object, np.ndarray]] = {}
+        base_features = {}
+        if outputs.images:
+            encoder = load_or_train_domain_encoder(store, fold, cache_dir, None, encoder_config)
+            self.spaces["image"] = (encoder, encoder(val[0]))
+            base_features["image"] = encoder(base[0])
+        if outputs.masks:
+            layout = MaskLayoutExtractor(store.num_classes)
+            self.spaces["mask"] = (layout, layout(val[1]))
+            base_features["mask"] = layout(base[1])
+        self.spreads = {s: mean_pairwise_distance(ref) for s, (_, ref) in self.spaces.items()}
+        self.baseline = {
+            s: compare(self.spaces[s][1], base_features[s], self.spreads[s]) for s in self.spaces
+        }
+
+    def _memorisation_reference(self, train_x, train_y, val_x, val_y, rng) -> None:
+        """Pixel vectors of training and validation slices: images when the generator makes
+        them (a painter's masks are given, not generated), else masks."""
+        if len(train_x) > MAX_MEMORISATION:
+            keep = np.sort(rng.choice(len(train_x), MAX_MEMORISATION, replace=False))
+            train_x, train_y = train_x[keep], train_y[keep]
+        self.memorisation_training = self._vectors(train_x, train_y)
+        self.memorisation_validation = self._vectors(val_x, val_y)
+
+    def _vectors(self, images: np.ndarray | None, masks: np.ndarray | None) -> np.ndarray:
+        if self.outputs.images:
+            return pair_vectors(images, None, self.num_classes)
+        return pair_vectors(None, masks, self.num_classes)
 
     def consistency(self, images: np.ndarray, masks: np.ndarray) -> float:
         """Mean per-slice Dice of the in-domain segmenter's prediction against ``masks``."""
@@ -192,26 +217,32 @@ class SnapshotReference:
         return consistency(self.segmenter.network, images, masks, self.num_classes, batch=128)
 
     def describe(self) -> dict:
-        return {space: ex.describe() for space, (ex, _, _) in self.spaces.items()}
+        return {space: ex.describe() for space, (ex, _) in self.spaces.items()}
 
     def judge(self, row: dict) -> dict:
-        """``{"failure": "collapsed" | "off the data" | None, "collapsed": unusable}`` of a row
-        of metrics per space (mode collapse wins when the spaces disagree)."""
-        reasons = [f for f in (failure(row.get(s), self.held_out[s]) for s in self.spaces) if f]
-        worst = "collapsed" if "collapsed" in reasons else (reasons[0] if reasons else None)
+        """``{"failure": "collapsed" | "copying" | "off the data" | None, "collapsed": unusable}``
+        of a row of metrics per space (collapse wins, then copying)."""
+        reasons = [f for f in (failure(row.get(s), self.baseline[s]) for s in self.spaces) if f]
+        if copying(row.get("memorisation")):
+            reasons.append("copying")
+        worst = next((r for r in ("collapsed", "copying", "off the data") if r in reasons), None)
         # "collapsed" means "unusable" here: the key predates the reasons
         return {"failure": worst, "collapsed": worst is not None}
 
     def score(self, images: np.ndarray | None, masks: np.ndarray | None) -> dict:
         """Metrics of generated slices (images [N, C, R, R], masks [N, R, R]) in every space
-        of the variant, and whether they are usable (``judge``)."""
+        of the generator, their memorisation, and whether they are usable (``judge``)."""
         row: dict = {}
-        for space, (extractor, real, _) in self.spaces.items():
+        for space, (extractor, real) in self.spaces.items():
             fake = extractor(images if space == "image" else masks)
             row[space] = compare(real, fake, self.spreads[space])
-        row.update(self.judge(row))
+        memo = memorisation(
+            self._vectors(images, masks), self.memorisation_training, self.memorisation_validation
+        )
+        row["memorisation"] = {k: v for k, v in memo.items() if k != "closest"}
         if self.segmenter is not None and images is not None and masks is not None:
             row["consistency"] = self.consistency(images, masks)
+        row.update(self.judge(row))
         return row
 
 
@@ -270,6 +301,7 @@ def _verdict(rows: list[dict], outputs: Outputs, spaces: list[str]) -> dict:
             "nimg": best["nimg"],
             space: best[space],
             **({"consistency": best["consistency"]} if "consistency" in best else {}),
+            **({"memorisation": best["memorisation"]} if "memorisation" in best else {}),
         },
         "usable": not best["collapsed"],
         "final_snapshot_usable": not rows[-1]["collapsed"],
@@ -306,9 +338,9 @@ def score_snapshots(
         "samples": samples,
         "seed": seed,
         "encoder": None if encoder_config is None else repr(encoder_config),
-        "max_real": MAX_REAL,
+        "max_memorisation": MAX_MEMORISATION,
         "k": K_NEIGHBOURS,
-        "version": 3,
+        "version": 4,  # 4: validation reference, memorisation
     }
     previous = read_snapshot_scores(out)
     reuse = {}
@@ -326,8 +358,12 @@ def score_snapshots(
         "variant": variant,
         "fold": fold,
         "settings": settings,
-        "reference": f"real training slices of fold {fold} ({len(split.train)} patients)",
-        "held_out": {"patients": ref.held_patients, **ref.held_out},
+        "reference": f"real validation slices of fold {fold} ({len(split.val)} patients)",
+        "baseline": {
+            "what": f"the real training slices of fold {fold} ({len(split.train)} patients), "
+            f"{ref.samples} of them, against the same reference",
+            **ref.baseline,
+        },
         "features": ref.describe(),
         **_verdict(rows, outputs, list(ref.spaces)),
     }
@@ -342,7 +378,9 @@ def unusable_reason(result: dict) -> str:
         return "every snapshot collapsed"
     if reasons == {"off the data"}:
         return "no snapshot's samples are near the real data (recall ≈ 0)"
-    return "every snapshot collapsed or off the data"
+    if reasons == {"copying"}:
+        return "every snapshot copies its training slices"
+    return "every snapshot " + " or ".join(sorted(reasons))
 
 
 def read_snapshot_scores(path: Path) -> dict | None:
@@ -357,7 +395,7 @@ def read_snapshot_scores(path: Path) -> dict | None:
 
 def format_snapshot_quality(result: dict) -> str:
     """A plain-text table of a :func:`score_snapshots` result."""
-    spaces = [s for s in ("image", "mask") if s in result["held_out"]]
+    spaces = [s for s in ("image", "mask") if s in result["baseline"]]
     header = f"{'snapshot':>10s} " + " ".join(
         f"{s + ' FID':>10s} {'prec':>5s} {'rec':>5s} {'div':>5s}" for s in spaces
     )
@@ -377,10 +415,12 @@ def format_snapshot_quality(result: dict) -> str:
         flag = f"  {snapshot_failure(row)}" if row["collapsed"] else ""
         mark = " *" if row["snapshot"] == result["best"]["snapshot"] else ""
         cons = f" consistency {row['consistency']:.2f}" if "consistency" in row else ""
-        lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{cons}{mark}{flag}")
-    held = result["held_out"]
-    cons = f" consistency {held['consistency']:.2f}" if "consistency" in held else ""
-    lines.append(f"{'held-out':>10s} {cells(held)}{cons}  (real validation patients)")
+        memo = row.get("memorisation")
+        close = f" too close {memo['too_close']:.2f}" if memo else ""
+        lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{cons}{close}{mark}{flag}")
+    base = result["baseline"]
+    cons = f" consistency {base['consistency']:.2f}" if "consistency" in base else ""
+    lines.append(f"{'real':>10s} {cells(base)}{cons}  ({base['what']}; too close 0.05)")
     best = result["best"]
     lines.append(
         f"best (*): {best['snapshot']} by {result['ranked_by']}; "

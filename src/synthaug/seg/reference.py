@@ -11,11 +11,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from synthaug.data.provenance import check_provenance
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.seg.network import build_unet
 from synthaug.seg.presets import seg_preset
-from synthaug.seg.train import SegOptions, train_seg
+from synthaug.seg.train import SEG_META, SegOptions, train_seg
+
+
+def unet_provenance(path: Path | str) -> dict | None:
+    """The store and fold a ``train-seg`` model.pt belongs to (its run's seg.json)."""
+    meta = Path(path).parent / SEG_META
+    try:
+        return json.loads(meta.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load_checked_unet(
+    path: Path | str, store: SliceStore, fold: int, preset: str = "cpu-tiny"
+) -> nn.Module:
+    """A user-given real-only U-Net, refused unless it was trained on ``fold`` of ``store``
+    (one of another fold has seen this fold's test patients)."""
+    check_provenance(path, "U-Net", unet_provenance(path), store, fold)
+    return load_unet(path, store, preset)
 
 
 def load_unet(path: Path | str, store: SliceStore, preset: str = "cpu-tiny") -> nn.Module:
@@ -48,9 +67,7 @@ def reference_unet_dir(
     key = hashlib.sha256(
         json.dumps(
             {
-                "store": store.name,
-                "source": store.meta.get("source"),
-                "slices": store.meta.get("num_slices"),
+                "store": store.fingerprint,
                 "train": split.train,
                 "val": split.val,
                 "preset": preset,

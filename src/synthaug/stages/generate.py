@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthaug.data.provenance import check_provenance
 from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import SyntheticPatient, write_synthetic_dataset
 from synthaug.errors import SynthaugError
@@ -184,7 +185,7 @@ def sample_patients(
         real_masks = pool = None
         if store is not None:
             real_id = desc.train_patients[i % len(desc.train_patients)]
-            pool = store.patient(real_id)[1].astype(np.int64)
+            pool = store.training_arrays([real_id])[1]  # the masks training may use
             real_masks = pool[_evenly(len(pool), s)]
         if tally is None:
             images, labels = painting.pairs(real_masks, s, pseed)
@@ -203,6 +204,9 @@ def _load_painting(options: GenerateOptions, kind: SourceKind) -> tuple[_Paintin
             f"{options.run}: source {kind.name} needs a {kind.painter.family} "
             f"{kind.painter.variant} run, this run is {desc.family} {desc.variant}"
         )
+    if desc.store_fingerprint:  # the store changed on disk since the run was trained?
+        store = SliceStore(desc.store)
+        check_provenance(options.run, "generator", desc.provenance(), store, desc.fold)
     snapshot = chosen_snapshot(options.run, options.snapshot)
     painter = fam.load(Path(options.run), snapshot)
     masker = None
@@ -218,6 +222,8 @@ def _load_masker(options: GenerateOptions, desc: RunDescription) -> Sampler:
         )
     fam = family_of(options.mask_run)
     mask_desc = fam.describe(Path(options.mask_run))
+    store = SliceStore(desc.store)
+    check_provenance(options.mask_run, "mask generator", mask_desc.provenance(), store, desc.fold)
     if mask_desc.outputs.images or not mask_desc.outputs.masks:
         raise SynthaugError(
             f"{options.mask_run}: --mask-run must be a mask run, it is {mask_desc.variant}"
@@ -275,6 +281,8 @@ def generate(options: GenerateOptions, pair_filter: PairFilter | None = None) ->
         "run": str(Path(options.run).resolve()),
         "snapshot": str(snapshot) if snapshot else None,
         "mask_run": str(Path(options.mask_run).resolve()) if options.mask_run else None,
+        "store": desc.store,
+        "store_fingerprint": desc.store_fingerprint,
         "fold": desc.fold,
         "seed": options.seed,
         "truncation_psi": options.truncation,

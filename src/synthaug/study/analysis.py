@@ -143,6 +143,7 @@ def _comparison_entry(row: dict) -> dict:
         "min_p": row["min_p"],
         "min_p_holm": row["min_p_holm"],
         "mde": row["mde"],
+        "unusable_generator": row["flagged"],
         "note": row["note"],
     }
 
@@ -199,7 +200,7 @@ COMPARISON_COLUMNS = [
     "dataset", "source", "n", "n_pairs", "seeds", "mean_diff", "effect", "ci_low", "ci_high",
     "ci_level", "w_plus", "w_minus", "p_value", "p_holm", "significant", "direction", "nb_t",
     "nb_p", "nb_p_holm", "rho", "p_harm", "p_equivalent", "p_gain", "min_p", "min_p_holm",
-    "mde", "note",
+    "mde", "flagged", "note",
 ]  # fmt: skip
 
 
@@ -218,7 +219,9 @@ def comparisons(
             if base.empty:
                 row["note"] = "no real-only baseline; " + row["note"]
             seeds = int(level["seeds"].min())
-            rows.append({"dataset": dataset, "source": source, "n": int(n), "seeds": seeds, **row})
+            flagged = bool(level["flagged"].any())  # built on a generator flagged unusable
+            rows.append({"dataset": dataset, "source": source, "n": int(n), "seeds": seeds,
+                         "flagged": flagged, **row})  # fmt: skip
     out = pd.DataFrame(rows, columns=[*COMPARISON_COLUMNS, "sign"])
     for _, family in out.groupby("source", sort=False):
         idx = family.index
@@ -227,7 +230,8 @@ def comparisons(
         out.loc[idx, "min_p_holm"] = np.minimum(1.0, family["min_p"] * len(family))
     out["significant"] = out["p_holm"] < alpha  # NaN compares False
     out["direction"] = np.where(out["significant"], out["sign"], "none")
-    return out[COMPARISON_COLUMNS].astype({"n": int, "n_pairs": int, "significant": bool})
+    types = {"n": int, "n_pairs": int, "significant": bool, "flagged": bool}
+    return out[COMPARISON_COLUMNS].astype(types)
 
 
 def across_datasets(units: pd.DataFrame, rope: float = DEFAULT_ROPE) -> pd.DataFrame:

@@ -47,12 +47,14 @@ class StudyDataset:
 @dataclass(frozen=True)
 class GanSettings:
     """StyleGAN2 runs: preset, length in kimg (one number, or per variant), seed, snapshot
-    interval (None: the preset's)."""
+    interval (None: the preset's). A generator whose every snapshot is collapsed, copying or
+    off the data stops the study unless ``allow_unusable``."""
 
     preset: str = "cpu-tiny"
     kimg: float | dict[str, float] = 4.0
     seed: int = 0
     snapshot_kimg: float | None = None
+    allow_unusable: bool = False  # study generators flagged unusable (their cells are flagged)
 
     def kimg_for(self, variant: str) -> float:
         if isinstance(self.kimg, dict):
@@ -124,8 +126,13 @@ class StudyConfig:
         return max(self.n_levels)
 
     def fingerprint(self) -> str:
-        """Identifies the study's grid and settings: results of another study are refused."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Identifies the study's grid and the settings its artifacts depend on: results of
+        another study are refused. The analysis (``stats``) and ``gan.allow_unusable`` change
+        no artifact, so a study may be resumed or re-analysed with other values."""
+        content = self.to_dict()
+        content.pop("stats")
+        content["gan"].pop("allow_unusable")
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,6 +1,8 @@
 """The study grid as jobs, in phases: train generators (and score their snapshots) →
-real-only U-Nets (n = 0) → generate synthetic patients (a filtered source keeps the pairs the
-real-only U-Net agrees with) → one U-Net per remaining cell → quality of each synthetic set.
+real-only U-Nets (n = 0) → the reference U-Nets (the pair filter's and the quality judge's,
+not study cells) → generate synthetic patients (a filtered source keeps the pairs the filter
+U-Net agrees with) → one U-Net per remaining cell → quality of each synthetic set, judged by a
+U-Net other than the filter's.
 
 Each job is a thin adapter over one stage function (``synthaug.stages``): it knows its
 options, whether its artifact is already there, and how to make it. A study killed at any
@@ -60,14 +62,21 @@ class GenerateJob:
         generate(self.options)
 
 
+# Seeds of the reference U-Nets: neither is a study cell (whose seeds are the config's), and
+# the judge is not the filter, so a filtered set is not scored by the U-Net that chose it.
+REFERENCE_SEEDS = {"filter": 1_000_003, "judge": 2_000_003}
+
+
 @dataclass(frozen=True)
 class SegJob:
-    """One cell: a U-Net of (dataset, fold, seed, source, n)."""
+    """One cell: a U-Net of (dataset, fold, seed, source, n); ``generator_runs``: the runs of
+    the generators its synthetic patients come from (none for n = 0)."""
 
     dataset: str
     source: str
     n: int
     options: SegOptions
+    generator_runs: tuple[str, ...] = ()
 
     @property
     def fold(self) -> int:
@@ -107,13 +116,37 @@ class QualityJob:
         assess_synthetic(self.options)
 
 
-Job = GeneratorJob | GenerateJob | SegJob | QualityJob
+@dataclass(frozen=True)
+class ReferenceJob:
+    """A real-only U-Net of a fold that is not a study cell (the filter's or the judge's)."""
+
+    dataset: str
+    role: str
+    options: SegOptions
+
+    @property
+    def label(self) -> str:
+        return f"reference U-Net ({self.role}) · {self.dataset} fold {self.options.fold}"
+
+    @property
+    def model(self) -> str:
+        return str(Path(self.options.out) / "model.pt")
+
+    def done(self) -> bool:
+        return is_finished(self.options.out)
+
+    def run(self) -> None:
+        train_unet(self.options)
+
+
+Job = GeneratorJob | GenerateJob | SegJob | QualityJob | ReferenceJob
 
 
 @dataclass
 class Plan:
     generators: list[GeneratorJob]
     baselines: list[SegJob]  # n = 0: real only
+    references: list[ReferenceJob]
     generations: list[GenerateJob]
     cells: list[SegJob]  # n > 0
     qualities: list[QualityJob]
@@ -127,6 +160,7 @@ class Plan:
         return [
             ("train-gan", self.generators),
             ("train-seg (real only)", self.baselines),
+            ("reference U-Nets", self.references),
             ("generate", self.generations),
             ("train-seg", self.cells),
             ("quality", self.qualities),
@@ -154,27 +188,31 @@ class _Planner:
         )
         return GeneratorJob(ds.name, ref.family, request, self.config.quality.enabled)
 
+    def _seg_options(
+        self, ds: StudyDataset, fold: int, seed: int, out: Path, **extra
+    ) -> SegOptions:
+        return SegOptions(
+            store=ds.store, fold=fold, out=str(out), seed=seed, preset=self.config.seg.preset,
+            resume=True, max_steps=self.config.seg.max_steps, **extra,
+        )  # fmt: skip
+
     def seg(
         self, ds: StudyDataset, fold: int, seed: int, source: SourceSpec | None, n: int
     ) -> SegJob:
-        synthetic = None if source is None else str(self.layout.synthetic(ds.name, fold, source))
-        options = SegOptions(
-            store=ds.store,
-            fold=fold,
-            out=str(self.layout.cell(ds.name, fold, seed, source, n)),
-            seed=seed,
-            synthetic=synthetic,
-            n_patients=n,
-            preset=self.config.seg.preset,
-            resume=True,
-            max_steps=self.config.seg.max_steps,
-        )
-        return SegJob(ds.name, BASELINE_SOURCE if source is None else source.name, n, options)
+        out = self.layout.cell(ds.name, fold, seed, source, n)
+        if source is None:
+            return SegJob(ds.name, BASELINE_SOURCE, n, self._seg_options(ds, fold, seed, out))
+        synthetic = str(self.layout.synthetic(ds.name, fold, source))
+        options = self._seg_options(ds, fold, seed, out, synthetic=synthetic, n_patients=n)
+        runs = tuple(str(self.layout.generator_run(ds.name, fold, g)) for g in source.generators)
+        return SegJob(ds.name, source.name, n, options, runs)
+
+    def reference(self, ds: StudyDataset, fold: int, role: str) -> ReferenceJob:
+        out = self.layout.reference(ds.name, fold, role)
+        return ReferenceJob(ds.name, role, self._seg_options(ds, fold, REFERENCE_SEEDS[role], out))
 
     def generation(self, ds: StudyDataset, fold: int, source: SourceSpec) -> GenerateJob:
-        # The real-only U-Net of the first seed filters generated pairs: trained once per
-        # (dataset, fold, seed), shared by every source.
-        reference = self.layout.reference_unet(ds.name, fold, self.config.seeds[0])
+        reference = self.layout.reference(ds.name, fold, "filter") / "model.pt"
         runs = [self.layout.generator_run(ds.name, fold, g) for g in source.generators]
         options = GenerateOptions(
             run=str(runs[-1]),
@@ -199,7 +237,7 @@ class _Planner:
             fold=fold,
             synthetic=tuple(str(self.layout.synthetic(ds.name, fold, s)) for s in specs),
             outs=tuple(str(self.layout.quality(ds.name, fold, s)) for s in specs),
-            reference_unet=str(self.layout.reference_unet(ds.name, fold, self.config.seeds[0])),
+            reference_unet=str(self.layout.reference(ds.name, fold, "judge") / "model.pt"),
             unet_preset=self.config.seg.preset,
             skip_existing=True,
             tags=tuple({"dataset": ds.name, "source": s.name} for s in specs),
@@ -211,14 +249,19 @@ def plan_study(config: StudyConfig, root: Path | StudyLayout) -> Plan:
     """Every job of the study, in dependency order within each phase."""
     layout = root if isinstance(root, StudyLayout) else StudyLayout(Path(root))
     planner = _Planner(config, layout)
-    plan = Plan([], [], [], [], [])
+    plan = Plan([], [], [], [], [], [])
     for ds in config.datasets:
         for fold in config.folds:
             plan.generators += [planner.generator(ds, fold, g) for g in config.generators()]
             plan.baselines += [planner.seg(ds, fold, seed, None, 0) for seed in config.seeds]
             if config.max_n == 0:
                 continue
-            for spec in config.source_specs():
+            specs = config.source_specs()
+            if any(s.min_consistency is not None for s in specs):
+                plan.references.append(planner.reference(ds, fold, "filter"))
+            if config.quality.enabled:
+                plan.references.append(planner.reference(ds, fold, "judge"))
+            for spec in specs:
                 plan.generations.append(planner.generation(ds, fold, spec))
                 plan.cells += [
                     planner.seg(ds, fold, seed, spec, n)

@@ -6,6 +6,8 @@
     generators/DATASET/foldF/FAMILY-VARIANT/   a run of any other generator family
     synthetic/DATASET/foldF/SOURCE/            max-n synthetic patients (generate)
     cells/DATASET/foldF/seedS/SOURCE-nN/       U-Net run (train-seg); n = 0 uses SOURCE "none"
+    references/DATASET/foldF/ROLE/             real-only U-Nets that are not cells: the pair
+                                               filter's ("filter") and the quality judge's
     quality/DATASET/foldF/SOURCE.json          image-quality metrics of a synthetic set
 
 SOURCE folders use the source's slug (``real-mask-conditional.consistency-ge-0.5``); the
@@ -61,9 +63,9 @@ class StudyLayout:
         slug = BASELINE_SOURCE if source is None else source.slug
         return self.root / "cells" / dataset / f"fold{fold}" / f"seed{seed}" / f"{slug}-n{n}"
 
-    def reference_unet(self, dataset: str, fold: int, seed: int) -> Path:
-        """The real-only U-Net of (dataset, fold, seed): a baseline cell's weights."""
-        return self.cell(dataset, fold, seed, None, 0) / "model.pt"
+    def reference(self, dataset: str, fold: int, role: str) -> Path:
+        """A real-only U-Net that is not a study cell: the pair filter's or the judge's run."""
+        return self.root / "references" / dataset / f"fold{fold}" / role
 
     def quality(self, dataset: str, fold: int, source: SourceSpec) -> Path:
         return self.root / "quality" / dataset / f"fold{fold}" / f"{source.slug}.json"

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from synthaug.data.store import SliceStore
+from synthaug.quality.evaluate import synthetic_arrays
 from synthaug.quality.snapshots import unusable_reason
 from synthaug.stages.families import family_of
 from synthaug.stages.sources import GeneratorRef
 from synthaug.stages.train_generator import snapshot_scores
 from synthaug.study.config import StudyConfig
 from synthaug.study.layout import StudyLayout
-from synthaug.viz import save_figure
+from synthaug.viz import pair_grid, save_figure, save_png
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,21 @@ def _training_warnings(run: Path) -> list[str]:
     return health.warnings if health else []
 
 
+def _baseline(scores: dict) -> dict:
+    """The real baseline of a run's scores (older score files call it "held_out")."""
+    return scores.get("baseline") or scores.get("held_out") or {}
+
+
 def gan_health_table(layout: StudyLayout, config: StudyConfig) -> pd.DataFrame:
-    """Per generator run: the best snapshot, its FID / precision / recall / diversity in the
-    run's ranking space, the held-out real value of each, and whether the run is usable."""
+    """Per generator run: the best snapshot, its FID / precision / recall / diversity against
+    the validation reference in the run's ranking space, the real baseline of each (training
+    slices at equal N), memorisation, and whether the run is usable."""
     rows = []
     for r in scored_runs(layout, config):
         dataset, fold, q, space = r.dataset, r.fold, r.scores, r.space
         best = q["best"][space]
-        held = q["held_out"][space]
+        held = _baseline(q)[space]
+        memo = q["best"].get("memorisation") or {}
         rows.append(
             {
                 "dataset": dataset,
@@ -75,14 +84,15 @@ def gan_health_table(layout: StudyLayout, config: StudyConfig) -> pd.DataFrame:
                 "space": space,
                 "best kimg": q["best"]["nimg"] / 1000,
                 "FID": best["fid"],
-                "FID held-out": held["fid"],
+                "FID real": held["fid"],
                 "precision": best["precision"],
-                "precision held-out": held["precision"],
+                "precision real": held["precision"],
                 "recall": best["recall"],
-                "recall held-out": held["recall"],
+                "recall real": held["recall"],
                 "diversity": best["diversity"],
+                "too close": memo.get("too_close", np.nan),
                 "consistency": q["best"].get("consistency", np.nan),
-                "consistency held-out": q["held_out"].get("consistency", np.nan),
+                "consistency real": _baseline(q).get("consistency", np.nan),
                 "usable": "yes" if q["usable"] else f"NO ({unusable_reason(q)})",
                 "unusable snapshots": len(q.get("warnings", [])),
                 "D-won ticks": len(_training_warnings(r.run)),
@@ -113,7 +123,7 @@ def plot_fid_over_training(layout: StudyLayout, config: StudyConfig, path: Path)
             label = f"{run.name} ({space})" if run.name not in seen else None
             seen.add(run.name)
             ax.plot(kimg, fid, marker="o", ms=3, lw=1, color=colour, label=label)
-            ax.axhline(q["held_out"][space]["fid"], color=colour, ls="--", lw=0.7)
+            ax.axhline(_baseline(q)[space]["fid"], color=colour, ls="--", lw=0.7)
             for r in q["snapshots"]:
                 if r["collapsed"]:
                     ax.plot(r["nimg"] / 1000, r[space]["fid"], "x", color="red", ms=7)
@@ -143,10 +153,12 @@ def synthetic_quality_table(layout: StudyLayout, config: StudyConfig) -> pd.Data
                 joint = q.get("joint") or {}
                 held = (q.get("real_baseline") or {}).get("joint") or {}
                 cons = q.get("consistency") or {}
+                memo = q.get("memorisation") or {}
                 rows.append(
                     {
                         "dataset": ds.name,
                         "source": spec.name,
+                        "N": q.get("n_compared", np.nan),
                         "FID": joint.get("fid", np.nan),
                         "FID held-out": held.get("fid", np.nan),
                         "KID": joint.get("kid_mean", np.nan),
@@ -154,6 +166,7 @@ def synthetic_quality_table(layout: StudyLayout, config: StudyConfig) -> pd.Data
                         "recall": joint.get("recall", np.nan),
                         "consistency": (cons.get("synthetic") or {}).get("mean", np.nan),
                         "consistency real test": (cons.get("real_test") or {}).get("mean", np.nan),
+                        "too close": memo.get("too_close", np.nan),
                         "accepted": (q.get("filter") or {}).get("acceptance_rate", np.nan),
                         "class TV": q["labels"]["class_frequency"]["total_variation"],
                         **{
@@ -168,3 +181,37 @@ def synthetic_quality_table(layout: StudyLayout, config: StudyConfig) -> pd.Data
     df = pd.DataFrame(rows)
     out = df.groupby(["dataset", "source"], sort=False).mean(numeric_only=True).reset_index()
     return out.dropna(axis=1, how="all")
+
+
+def closest_pairs_grids(
+    layout: StudyLayout, config: StudyConfig, out: Path
+) -> list[tuple[str, str]]:
+    """Per (dataset, source), first fold: the synthetic slices closest to a real training slice,
+    each beside that training slice — copying is something a person can see."""
+    figures = []
+    fold = config.folds[0]
+    for ds in config.datasets:
+        store = SliceStore(ds.store)
+        for spec in config.source_specs():
+            path = layout.quality(ds.name, fold, spec)
+            memo = (json.loads(path.read_text()) if path.is_file() else {}).get("memorisation")
+            if not memo or not memo.get("closest"):
+                continue
+            images, masks = synthetic_arrays(layout.synthetic(ds.name, fold, spec), store)
+            pairs_x, pairs_y = [], []
+            for pair in memo["closest"]:
+                pairs_x += [images[pair["synthetic"]], store.images[pair["store_slice"]]]
+                pairs_y += [masks[pair["synthetic"]], store.labels[pair["store_slice"]]]
+            name = f"closest-{ds.name}-{spec.slug}.png"
+            grid = pair_grid(np.stack(pairs_x).astype(np.float32), np.stack(pairs_y), columns=2)
+            save_png(out / name, grid, scale=2)
+            figures.append(
+                (
+                    f"{ds.name} · {spec.name}: the {len(memo['closest'])} synthetic slices closest "
+                    f"to a real training slice (left) beside it (right), fold {fold}; "
+                    f"{memo['too_close']:.0%} of the set is closer than 95% of real validation "
+                    "slices are (about 5% expected without copying)",
+                    name,
+                )
+            )
+    return figures

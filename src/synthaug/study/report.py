@@ -21,6 +21,7 @@ from synthaug.study.analysis import analyse  # noqa: E402
 from synthaug.study.config import StatsSettings, StudyConfig  # noqa: E402
 from synthaug.study.layout import StudyLayout  # noqa: E402
 from synthaug.study.quality_report import (  # noqa: E402
+    closest_pairs_grids,
     gan_health_table,
     plot_fid_over_training,
     synthetic_quality_table,
@@ -34,11 +35,27 @@ QUALITY_NOTE = "No quality metrics (the study ran with quality: {enabled: false}
 QUALITY_LEGEND = (
     "In-domain features (an encoder trained on the fold's real training slices): numbers are "
     "comparable between sources of one dataset, not with published FIDs. FID held-out: real "
-    "validation patients against the same reference, the value a perfect generator reaches. "
-    "Consistency: Dice of the real-only U-Net on the synthetic pairs; consistency real test: "
-    "the same U-Net on real test slices (the ceiling). Class TV: total variation between real "
-    "and synthetic class frequencies."
+    "validation patients against the same reference; both are computed at the same N (the "
+    "smaller set's size, the larger subsampled 5 times), because FID's bias depends on N. "
+    "Too close: the fraction of synthetic slices nearer to a real training slice than 95% of "
+    "real validation slices are (about 0.05 for new data, near 1 for copies). Consistency: "
+    "Dice of a real-only U-Net (the judge: trained with its own seed, not a study cell and not "
+    "the filter's U-Net) on the synthetic pairs; consistency real test: the same U-Net on real "
+    "test slices (the ceiling). Accepted: the share of generated pairs a filtered source kept "
+    "(judged by the filter's U-Net, another one). Class TV: total variation between real and "
+    "synthetic class frequencies."
 )
+DICE_CONVENTIONS = [
+    "Dice is computed on REAL test patients only, per class, on each patient's stacked slices "
+    "(3-D), then averaged over the fold's test patients; 'mean' is the mean over foreground "
+    "classes. A class absent from both prediction and ground truth of a patient scores 1 "
+    "(nothing to find, nothing found); predicted where the ground truth has none, it scores "
+    "0. Per-slice Dice leaves out slices where the class is absent from the ground truth, so "
+    "it ignores false positives on empty slices. Test patients are never edited: "
+    "drop_empty/drop_edge only choose training slices.",
+    "The table below gives, per class, how often it is absent from the test patients and "
+    "slices: a class absent from many patients pulls its 3-D Dice towards 1 (or 0).",
+]
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -84,6 +101,40 @@ def sample_grids(layout: StudyLayout, config: StudyConfig, out: Path) -> list[tu
     return figures
 
 
+def _class_table(config: StudyConfig, df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and foreground class: the share of test patients and test slices (over the
+    study's folds) without it, and its mean 3-D Dice real-only and with each source's most
+    synthetic patients."""
+    top = int(df["n"].max()) if len(df) else 0
+    rows = []
+    for ds in config.datasets:
+        store = SliceStore(ds.store)
+        patients = [p for f in config.folds for p in store.split(f).test]
+        present = [
+            (store.patient(p)[1][..., None] == np.arange(store.num_classes)).any(axis=(1, 2))
+            for p in patients
+        ]  # per patient: [S, K] class present in slice
+        for k, name in enumerate(store.label_names[1:], start=1):
+            rows.append(
+                {
+                    "dataset": ds.name,
+                    "class": name,
+                    "test patients without it": np.mean([not m[:, k].any() for m in present]),
+                    "test slices without it": 1 - np.concatenate([m[:, k] for m in present]).mean(),
+                    **_class_dice(df, ds.name, name, top),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _class_dice(df: pd.DataFrame, dataset: str, name: str, top: int) -> dict[str, float]:
+    rows = df[(df["dataset"] == dataset) & (df["class_name"] == name)]
+    out = {"Dice real-only": float(rows.loc[rows["n"] == 0, "dice"].mean())}
+    for source, group in rows[rows["n"] == top].groupby("source", sort=True):
+        out[f"Dice {source} n={top}"] = float(group["dice"].mean())
+    return out
+
+
 def _overview(config: StudyConfig) -> pd.DataFrame:
     rows = []
     for ds in config.datasets:
@@ -116,7 +167,9 @@ def _timings(layout: StudyLayout, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) -> list[Section]:
+def _study_sections(
+    layout: StudyLayout, config: StudyConfig | None, out: Path, df: pd.DataFrame
+) -> list[Section]:
     """Samples, quality, generator health and datasets: what needs the study's config."""
     if config is None:
         return [("Synthetic data quality", "(no study.json beside the results)", None)]
@@ -124,8 +177,9 @@ def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) 
     quality_figures = (
         [
             (
-                "In-domain FID of each generator's snapshots against its fold's real training "
-                "slices (dashed: held-out real patients; x: collapsed snapshot)",
+                "In-domain FID of each generator's snapshots against its fold's real validation "
+                "slices (dashed: the generator's real training slices at the same N; x: "
+                "unusable snapshot — collapsed, copying or off the data)",
                 fid_figure.name,
             )
         ]
@@ -134,6 +188,8 @@ def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) 
     )
     quality_table = synthetic_quality_table(layout, config)
     sections: list[Section] = [
+        ("How Dice is computed", DICE_CONVENTIONS, None),
+        ("Dice per class, and how often each class is absent", _class_table(config, df), None),
         ("Samples: real and synthetic pairs", None, sample_grids(layout, config, out)),
         (
             "Synthetic data quality",
@@ -143,6 +199,10 @@ def _study_sections(layout: StudyLayout, config: StudyConfig | None, out: Path) 
     ]
     if not quality_table.empty:
         sections.append(("Reading the quality numbers", QUALITY_LEGEND, None))
+        sections.append(
+            ("Memorisation: the closest synthetic–training pairs", None,
+             closest_pairs_grids(layout, config, out))
+        )  # fmt: skip
     sections += [
         ("Generators over training", gan_health_table(layout, config), quality_figures),
         ("Datasets", _overview(config), None),
@@ -163,7 +223,7 @@ def make_report(results: Path | str, out: Path | str) -> Path:
     write_json(out / "stats.json", stats.as_dict())
     sections = [
         *statistics_sections(stats, out),
-        *_study_sections(layout, config, out),
+        *_study_sections(layout, config, out, df),
         ("Timings", _timings(layout, df), None),
         (
             "Configuration",

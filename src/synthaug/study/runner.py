@@ -11,7 +11,9 @@ import pandas as pd
 from synthaug.atomic import atomic_file, write_json
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
+from synthaug.quality.snapshots import unusable_reason
 from synthaug.seg.train import RESULTS
+from synthaug.stages.train_generator import snapshot_scores
 from synthaug.study.analysis import StudyStatistics, analyse
 from synthaug.study.config import StatsSettings, StudyConfig, load_study, parse_study
 from synthaug.study.executors import run_jobs
@@ -36,6 +38,7 @@ RESULT_COLUMNS = [
     "steps",
     "best_step",
     "val_dice",
+    "generator_usable",
     "train_seconds",
 ]
 
@@ -72,9 +75,41 @@ def _claim_folder(layout: StudyLayout, config: StudyConfig) -> None:
     write_json(meta_path, {"fingerprint": config.fingerprint(), "config": config.to_dict()})
 
 
+def generators_usable(runs: tuple[str, ...]) -> bool | None:
+    """Whether every generator a cell's synthetic patients come from has a usable snapshot
+    (None when there are none, or they were not scored)."""
+    verdicts = [(snapshot_scores(run) or {}).get("usable") for run in runs]
+    if not runs or any(v is None for v in verdicts):
+        return None
+    return all(verdicts)
+
+
+def unusable_generators(plan: Plan) -> list[str]:
+    """Each generator of the plan flagged unusable, in words."""
+    found = []
+    for job in plan.generators:
+        scores = snapshot_scores(job.request.out)
+        if scores and not scores.get("usable", True):
+            r = job.request
+            found.append(f"{job.dataset} fold {r.fold} {job.family} {r.variant} "
+                         f"({unusable_reason(scores)})")  # fmt: skip
+    return found
+
+
+def _stop_on_unusable(plan: Plan, config: StudyConfig) -> None:
+    found = unusable_generators(plan)
+    if found and not config.gan.allow_unusable:
+        raise SynthaugError(
+            f"generators flagged unusable: {'; '.join(found)}. Train them longer (gan.kimg) "
+            "or set gan: {allow_unusable: true} to study them anyway (their cells are flagged "
+            "in results.csv and the report)"
+        )
+
+
 def cell_rows(job: SegJob) -> list[dict]:
     """Rows of one finished cell: per class (and "mean"), Dice averaged over test patients."""
     results = json.loads((Path(job.options.out) / RESULTS).read_text())
+    usable = generators_usable(job.generator_runs)
     test = pd.DataFrame(results["test"])
     rows = []
     for class_name, group in test.groupby("class_name", sort=False):
@@ -96,6 +131,7 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "steps": results["steps"],
                 "best_step": results["best_step"],
                 "val_dice": results["val_dice"],
+                "generator_usable": usable,
                 "train_seconds": results["train_seconds"],
             }
         )
@@ -138,6 +174,8 @@ def run_study(
         ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
         if ran:
             add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
+        if phase == "train-gan":
+            _stop_on_unusable(plan, config)
     results = collect_results(plan)
     write_results(results, layout.results)
     write_statistics(results, config, layout)

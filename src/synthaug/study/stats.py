@@ -110,10 +110,15 @@ def fold_units(df: pd.DataFrame, metric: str = "dice", class_name: str = "mean")
     fold's seeds (NaNs skipped), ``seeds`` = how many seeds gave a value. Units without any
     value are dropped. The shared n = 0 rows are copied to every source first."""
     data = _select(df, metric, class_name)
-    grouped = data.groupby(UNIT, sort=True)[metric]
-    units = grouped.agg(value="mean", seeds="count").reset_index()
+    # A cell built on a generator flagged unusable (the study ran with allow_unusable).
+    flagged = data["generator_usable"].eq(False) if "generator_usable" in data else False
+    data = data.assign(flagged=flagged)
+    grouped = data.groupby(UNIT, sort=True)
+    units = grouped.agg(
+        value=(metric, "mean"), seeds=(metric, "count"), flagged=("flagged", "any")
+    ).reset_index()
     units = units[units["seeds"] > 0].reset_index(drop=True)
-    return units.astype({"n": int, "fold": int, "seeds": int})
+    return units.astype({"n": int, "fold": int, "seeds": int, "flagged": bool})
 
 
 def summarise(units: pd.DataFrame) -> pd.DataFrame:
@@ -121,19 +126,23 @@ def summarise(units: pd.DataFrame) -> pd.DataFrame:
     values, the number of folds (``count``) and of seeds per fold (``seeds``, the smallest).
     ``std`` uses ddof=1; both it and ``se`` are NaN with fewer than 2 folds."""
     keys = ["dataset", "source", "n"]
+    flagged = units["flagged"] if "flagged" in units else pd.Series(False, index=units.index)
     out = (
-        units.groupby(keys, sort=True)
+        units.assign(flagged=flagged)
+        .groupby(keys, sort=True)
         .agg(
             mean=("value", "mean"),
             std=("value", "std"),
             count=("value", "count"),
             seeds=("seeds", "min"),
-        )  # fmt: skip
+            flagged=("flagged", "any"),
+        )
         .reset_index()
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         out["se"] = out["std"] / np.sqrt(out["count"].to_numpy(dtype=float))
-    return out[[*keys, "mean", "se", "std", "count", "seeds"]].astype({"count": int, "seeds": int})
+    columns = [*keys, "mean", "se", "std", "count", "seeds", "flagged"]
+    return out[columns].astype({"count": int, "seeds": int, "flagged": bool})
 
 
 def missing_units(units: pd.DataFrame) -> list[str]:

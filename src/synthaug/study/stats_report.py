@@ -19,8 +19,12 @@ Section = tuple[str, "pd.DataFrame | str | list[str] | None", "list[tuple[str, s
 
 
 def _panel(ax, g: pd.DataFrame, rope: float) -> None:
-    """Mean Dice ± s.e. over folds against n; the n = 0 mean dashed with its ROPE band."""
+    """Mean Dice ± s.e. over folds against n; the n = 0 mean dashed with its ROPE band;
+    red rings: cells built on a generator flagged unusable."""
     ax.errorbar(g["n"], g["mean"], yerr=g["se"].fillna(0.0), marker="o", ms=3, capsize=2, lw=1)
+    bad = g[g["flagged"]] if "flagged" in g else g.iloc[:0]
+    if len(bad):
+        ax.plot(bad["n"], bad["mean"], "o", ms=9, mfc="none", mec="red", mew=1.2)
     base = g[g["n"] == 0]
     if not base.empty:
         b = float(base["mean"].iloc[0])
@@ -60,7 +64,8 @@ def result_figures(stats: StudyStatistics, out: Path) -> list[tuple[str, str]]:
         (
             "Mean foreground Dice ± s.e. over folds against added synthetic patients. Dashed: "
             f"n = 0; green band: ±{stats.rope:g} Dice around it (practical equivalence). Panels "
-            "of one dataset share their y-axis.",
+            "of one dataset share their y-axis. Red rings: cells built on a generator flagged "
+            "unusable.",
             "dice_vs_n.png",
         )
     ]
@@ -102,6 +107,7 @@ def _comparison_table(stats: StudyStatistics) -> pd.DataFrame:
             "min. p (Holm)": c["min_p_holm"],
             "MDE": c["mde"],
             "direction": c["direction"],
+            "unusable generator": np.where(c["flagged"], "yes", ""),
         }
     )
 
@@ -145,7 +151,7 @@ def statistics_sections(stats: StudyStatistics, out: Path) -> list[Section]:
         ("Power of each test family", _power_table(stats), None),
         (
             "Mean ± s.e. per cell (over folds)",
-            stats.summary[["dataset", "source", "n", "mean", "se", "count", "seeds"]],
+            stats.summary[["dataset", "source", "n", "mean", "se", "count", "seeds", "flagged"]],
             None,
         ),
     ]

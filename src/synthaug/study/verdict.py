@@ -87,6 +87,13 @@ def source_paragraph(stats: StudyStatistics, source: str) -> str:
                 f"{_fmt(test.floor)}): no evidence of any difference between n levels."
             )
     lines.append(_power_line(rows, stats.alpha))
+    flagged = rows[rows["flagged"]]
+    if len(flagged):
+        where = ", ".join(sorted({f"{r.dataset} n={r.n}" for r in flagged.itertuples()}))
+        lines.append(
+            f"Caution: these cells use generators flagged unusable (collapsed, copying or off "
+            f"the data) and the study ran with gan.allow_unusable: {where}."
+        )
     return " ".join(lines)
 
 

@@ -29,7 +29,7 @@ from synthaug.quality.features import (
     as_image_tensor,
     get_extractor,
 )
-from synthaug.quality.memorisation import memorisation, pair_vectors
+from synthaug.quality.memorisation import labelled, memorisation, pair_vectors
 from synthaug.quality.metrics import fid, kid, label_statistics, precision_recall
 from synthaug.seg.reference import train_reference_unet
 
@@ -316,7 +316,7 @@ def evaluate_quality(
     }
     if base_x is not None:
         t0 = time.perf_counter()
-        out["memorisation"] = _memorisation(store, split, fake_x, base_x, seed)
+        out["memorisation"] = _memorisation(store, split, (fake_x, fake_y), base_x, seed)
         seconds["memorisation"] = time.perf_counter() - t0
 
     if with_consistency:
@@ -340,8 +340,8 @@ def evaluate_quality(
 
 
 def _memorisation(
-    store: SliceStore, split, fake_x: torch.Tensor, held_x: torch.Tensor, seed: int
-) -> dict:
+    store: SliceStore, split, fake: tuple[torch.Tensor, np.ndarray], held_x: torch.Tensor, seed: int
+) -> dict | None:
     """Synthetic images' distances to their nearest real training image against the
     validation images'; ``closest`` names store slice indices for the report's grid."""
     train_idx = store.training_indices(split.train)
@@ -349,12 +349,17 @@ def _memorisation(
         keep = np.random.default_rng(seed).choice(len(train_idx), MAX_MEMORISATION, replace=False)
         train_idx = np.sort(train_idx[keep])
     train_x = store.images[train_idx].astype(np.float32)
+    held_y = store.arrays(split.val)[1]
     k = store.num_classes
+    use = (labelled(fake[1]), labelled(store.labels[train_idx]), labelled(held_y))
     result = memorisation(
-        pair_vectors(fake_x.numpy(), None, k),
+        pair_vectors(fake[0].numpy(), None, k),
         pair_vectors(train_x, None, k),
         pair_vectors(held_x.numpy(), None, k),
+        use,
     )
+    if result is None:
+        return None
     for pair in result["closest"]:
         pair["store_slice"] = int(train_idx[pair.pop("training")])
     result["space"] = "images (pixels)"

@@ -41,7 +41,7 @@ from synthaug.errors import SynthaugError
 from synthaug.generator import Outputs, Sampler, Snapshot
 from synthaug.progress import track
 from synthaug.quality.features import DomainEncoderConfig, load_or_train_domain_encoder
-from synthaug.quality.memorisation import copying, memorisation, pair_vectors
+from synthaug.quality.memorisation import copying, labelled, memorisation, pair_vectors
 from synthaug.quality.metrics import fid, kid, precision_recall
 
 # A snapshot is called collapsed when its samples spread less than this fraction of what
@@ -204,6 +204,7 @@ class SnapshotReference:
             train_x, train_y = train_x[keep], train_y[keep]
         self.memorisation_training = self._vectors(train_x, train_y)
         self.memorisation_validation = self._vectors(val_x, val_y)
+        self.memorisation_use = (labelled(train_y), labelled(val_y))
 
     def _vectors(self, images: np.ndarray | None, masks: np.ndarray | None) -> np.ndarray:
         if self.outputs.images:
@@ -237,9 +238,13 @@ class SnapshotReference:
             fake = extractor(images if space == "image" else masks)
             row[space] = compare(real, fake, self.spreads[space])
         memo = memorisation(
-            self._vectors(images, masks), self.memorisation_training, self.memorisation_validation
+            self._vectors(images, masks),
+            self.memorisation_training,
+            self.memorisation_validation,
+            (labelled(masks), *self.memorisation_use),
         )
-        row["memorisation"] = {k: v for k, v in memo.items() if k != "closest"}
+        if memo is not None:
+            row["memorisation"] = {k: v for k, v in memo.items() if k != "closest"}
         if self.segmenter is not None and images is not None and masks is not None:
             row["consistency"] = self.consistency(images, masks)
         row.update(self.judge(row))

@@ -196,7 +196,9 @@ def test_demo_quick_runs_the_whole_study_and_resumes(run_cli, tmp_path):
         assert store.num_channels == 3 and store.resolution == QUICK.resolution
     df = read_results(out / "study" / "results.csv")
     cells = df.drop_duplicates(["dataset", "source", "n", "fold", "seed"])
-    planned = 2 * len(QUICK.study_folds) * (1 + 3 * (len(QUICK.n_levels) - 1))
+    sources = len(QUICK.sources)
+    assert {"real-mask-diffusion", "mask-diffusion"} <= set(QUICK.sources)  # both families
+    planned = 2 * len(QUICK.study_folds) * (1 + sources * (len(QUICK.n_levels) - 1))
     assert len(cells) == planned  # a row for every planned cell
     for figure in ("dice_vs_n.png", "fid_over_training.png"):
         assert (out / "report" / figure).is_file(), figure
@@ -208,7 +210,9 @@ def test_demo_quick_runs_the_whole_study_and_resumes(run_cli, tmp_path):
     stats = json.loads((out / "study" / "stats.json").read_text())
     assert stats["design"] == "per-source" and stats["comparisons"]
     # Quality: every synthetic set scored, the consistency and its real ceiling printed.
-    assert len(list(out.glob("study/quality/*/fold*/*.json"))) == 2 * len(QUICK.study_folds) * 3
+    assert (
+        len(list(out.glob("study/quality/*/fold*/*.json"))) == 2 * len(QUICK.study_folds) * sources
+    )
     assert "real-mask-conditional: mask–image consistency" in result.err
     assert "Synthetic data quality" in report.read_text()
     # a second run reuses every artifact: no cell is recomputed

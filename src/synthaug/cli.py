@@ -175,44 +175,29 @@ def info(store: Annotated[Path, typer.Argument(help="A slice store folder.")]) -
     typer.echo(json.dumps(SliceStore(store).summary(), indent=2))
 
 
-@app.command("train-gan")
-def train_gan(
-    store: Annotated[Path, typer.Option(help="Slice store from `synthaug prepare`.")],
-    fold: Annotated[int, typer.Option(help="Fold whose training patients the GAN sees.")],
-    variant: Annotated[
-        str,
-        typer.Option(
-            help="joint (image+mask), mask (mask only) or conditional (image given mask)."
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="Run folder (checkpoints, grids, metrics).")],
-    preset: Annotated[str, typer.Option(help="cpu-tiny, cpu-small or gpu-256.")] = "cpu-tiny",
-    kimg: Annotated[
-        float, typer.Option(help="Training length in thousands of real images shown to D.")
-    ] = 10.0,
-    resume: Annotated[
-        bool, typer.Option(help="Continue the run in --out from its last snapshot.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of weights, noise and minibatches.")] = 0,
-    snapshot_kimg: Annotated[
-        float | None, typer.Option(help="Snapshot interval (default: the preset's).")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[
-        str | None, typer.Option(help="fp32 or bf16 (autocast; GPU presets).")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads for torch (default: torch's).")
-    ] = None,
-    quality: Annotated[
-        bool,
-        typer.Option(
-            help="Afterwards score every snapshot (in-domain FID, precision/recall, diversity) "
-            "and mark the best one for generate."
-        ),
-    ] = True,
-) -> None:
-    """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
+# Options of the training commands (train-generator, and train-gan for StyleGAN2).
+StoreOpt = Annotated[Path, typer.Option(help="Slice store from `synthaug prepare`.")]
+FoldOpt = Annotated[int, typer.Option(help="Fold whose training patients the generator sees.")]
+OutOpt = Annotated[Path, typer.Option(help="Run folder (checkpoints, grids, metrics).")]
+KimgOpt = Annotated[float, typer.Option(help="Training length in thousands of real images.")]
+ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from its last snapshot.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of weights, noise and minibatches.")]
+SnapshotOpt = Annotated[
+    float | None, typer.Option(help="Snapshot interval in kimg (default: the preset's).")
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+PrecisionOpt = Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast; GPU presets).")]
+ThreadsOpt = Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")]
+QualityOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Afterwards score every snapshot against the fold's validation patients (in-domain "
+        "FID, precision/recall, diversity, memorisation) and mark the best one for generate."
+    ),
+]
+
+
+def _train(family: str, options: dict, threads: int | None, quality: bool) -> None:
     import torch
 
     from synthaug.quality.snapshots import format_snapshot_quality
@@ -221,25 +206,19 @@ def train_gan(
 
     if threads:
         torch.set_num_threads(threads)
-    request = TrainRequest(
-        store=str(store),
-        fold=fold,
-        variant=variant,
-        out=str(out),
-        preset=preset,
-        kimg=kimg,
-        seed=seed,
-        resume=resume,
-        snapshot_kimg=snapshot_kimg,
-        device=device,
-        precision=precision,
-    )
-    result = train_generator(request, "stylegan2", score=quality, tolerate_score_errors=True)
+    if options.get("preset") is None:
+        options["preset"] = "default" if family == "gmm" else "cpu-tiny"
+    if options.get("sample_steps") is not None and family != "diffusion":
+        raise SynthaugError(
+            "--sample-steps: StyleGAN2 samples in one pass; the option is for diffusion"
+        )
+    request = TrainRequest(**options)
+    result = train_generator(request, family, score=quality, tolerate_score_errors=True)
     if not is_main_process():
         return  # under torchrun only rank 0 writes artifacts and reports
     health = result.health
     console.print(
-        f"train-gan: {variant} reached {health.nimg / 1000:.2f} kimg at "
+        f"train: {family} {request.variant} reached {health.nimg / 1000:.2f} kimg at "
         f"{health.images_per_second:.1f} img/s → {result.run} (samples: {result.run / 'grids'})"
     )
     if result.scores is not None:
@@ -248,12 +227,94 @@ def train_gan(
         console.print(f"[yellow]warning:[/] snapshots not scored: {escape(result.score_error)}")
 
 
+@app.command("train-generator")
+def train_generator_cmd(
+    family: Annotated[
+        str, typer.Option(help="stylegan2, diffusion or gmm (no training: class statistics).")
+    ],
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="stylegan2: joint, mask or conditional; diffusion: painter (images for given "
+            "masks) or joint; gmm: painter."
+        ),
+    ],
+    store: StoreOpt,
+    fold: FoldOpt,
+    out: OutOpt,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="The family's preset, e.g. cpu-tiny, gpu-256 (default: cpu-tiny; gmm: default)."
+        ),
+    ] = None,
+    kimg: KimgOpt = 10.0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+    snapshot_kimg: SnapshotOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = None,
+    sample_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="diffusion: denoising steps when the run is sampled (default: the preset's; "
+            "fixed when the run starts)."
+        ),
+    ] = None,
+    threads: ThreadsOpt = None,
+    quality: QualityOpt = True,
+) -> None:
+    """Train a generator of any family on one fold's training patients."""
+    options = dict(
+        store=str(store), fold=fold, variant=variant, out=str(out), preset=preset, kimg=kimg,
+        seed=seed, resume=resume, snapshot_kimg=snapshot_kimg, device=device, precision=precision,
+        sample_steps=sample_steps,
+    )  # fmt: skip
+    _train(family, options, threads, quality)
+
+
+@app.command("train-gan")
+def train_gan(
+    store: StoreOpt,
+    fold: FoldOpt,
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="joint (image+mask), mask (mask only) or conditional (image given mask)."
+        ),
+    ],
+    out: OutOpt,
+    preset: Annotated[str, typer.Option(help="cpu-tiny, cpu-small or gpu-256.")] = "cpu-tiny",
+    kimg: KimgOpt = 10.0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+    snapshot_kimg: SnapshotOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = None,
+    threads: ThreadsOpt = None,
+    quality: QualityOpt = True,
+) -> None:
+    """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
+    options = dict(
+        store=str(store), fold=fold, variant=variant, out=str(out), preset=preset, kimg=kimg,
+        seed=seed, resume=resume, snapshot_kimg=snapshot_kimg, device=device, precision=precision,
+    )  # fmt: skip
+    _train("stylegan2", options, threads, quality)
+
+
 @app.command()
 def generate(
     run: Annotated[
-        Path, typer.Option(help="GAN run: joint for --source joint, conditional otherwise.")
+        Path,
+        typer.Option(help="The run that makes the images (e.g. a conditional or painter run)."),
     ],
-    source: Annotated[str, typer.Option(help="joint, mask-conditional or real-mask-conditional.")],
+    source: Annotated[
+        str,
+        typer.Option(
+            help="joint, mask-conditional, real-mask-conditional, real-mask-diffusion, "
+            "mask-diffusion, joint-diffusion or real-mask-gmm."
+        ),
+    ],
     patients: Annotated[int, typer.Option(help="Synthetic patients to write.")],
     out: Annotated[Path, typer.Option(help="Output folder (MSD v1 dataset).")],
     mask_run: Annotated[

@@ -1,4 +1,4 @@
-"""What the pipeline needs from any generator family (StyleGAN2 in ``gan``, later diffusion).
+"""What the pipeline needs from any generator family (StyleGAN2 in ``gan``, diffusion, gmm).
 
 A *family* trains on one fold's training patients into a run folder, lists the run's
 snapshots, loads one snapshot as a :class:`Sampler` and reports the run's training health.
@@ -10,11 +10,14 @@ Array conventions: images [N, C, R, R] float32 in [-1, 1]; masks [N, R, R] int64
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from synthaug.errors import SynthaugError
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class Sampler(Protocol):
     def sample(
         self, count: int, seed: int, masks: np.ndarray | None = None, truncation: float = 1.0
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """``count`` samples, deterministic for ``seed``: (images | None, masks | None)."""
+        """``count`` samples, deterministic for ``seed``: (images | None, masks | None). A
+        painter (given ``masks``) returns None for masks, or the masks its images belong to
+        when it changed them (e.g. deformed them)."""
         ...
 
 
@@ -92,6 +97,14 @@ class RunDescription:
         """The store and fold this run belongs to (``data.provenance``)."""
         return {"store": self.store, "store_fingerprint": self.store_fingerprint, "fold": self.fold}
 
+    @classmethod
+    def of(cls, info: object, family: str, outputs: Outputs) -> RunDescription:
+        """From a family's run metadata (an object with the fields above, e.g. a run.json
+        dataclass)."""
+        names = ("variant", "store", "store_name", "fold", "modalities", "labels", "resolution",
+                 "train_patients", "median_slices", "pixel_size_mm", "store_fingerprint")  # fmt: skip
+        return cls(family=family, outputs=outputs, **{n: getattr(info, n) for n in names})
+
 
 @dataclass(frozen=True)
 class TrainingHealth:
@@ -102,6 +115,22 @@ class TrainingHealth:
     images_per_second: float
     warnings: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_summary(cls, path: Path) -> TrainingHealth | None:
+        """From a run's ``summary.json`` (None before a training call has ended)."""
+        if not path.is_file():
+            return None
+        try:
+            summary = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SynthaugError(f"{path}: corrupt training summary ({exc.msg})") from exc
+        return cls(
+            nimg=int(summary["nimg"]),
+            seconds=float(summary.get("train_seconds", 0.0)),
+            images_per_second=float(summary.get("img_per_s", 0.0)),
+            warnings=list(summary.get("warnings", [])),
+        )
+
 
 @dataclass(frozen=True)
 class TrainRequest:
@@ -110,7 +139,9 @@ class TrainRequest:
     ``kimg``: training length in thousands of real images shown; ``preset``: the family's
     preset name; ``snapshot_kimg`` None: the preset's interval; ``precision`` None: the
     preset's; ``resume`` continues an existing run (and is refused when there is none to
-    continue only by the family's own rules).
+    continue only by the family's own rules). ``sample_steps``: for families that sample
+    iteratively (diffusion), the denoising steps the run is sampled with — fixed when the run
+    starts, since its snapshot scores depend on it; None: the preset's; ignored by the others.
     """
 
     store: str
@@ -124,6 +155,7 @@ class TrainRequest:
     snapshot_kimg: float | None = None
     device: str = "auto"
     precision: str | None = None
+    sample_steps: int | None = None
 
 
 class GeneratorFamily(Protocol):
@@ -153,3 +185,13 @@ class GeneratorFamily(Protocol):
     def health(self, run: Path) -> TrainingHealth | None:
         """None while the run has not finished a training call."""
         ...
+
+
+def run_family(run: Path, default: str | None = None) -> str | None:
+    """The ``family`` named in ``run/run.json`` (``default`` when the file has none; None
+    when there is no readable run.json): how each family recognises its own runs."""
+    path = Path(run) / "run.json"
+    try:
+        return json.loads(path.read_text()).get("family", default) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None

@@ -16,10 +16,11 @@ import torch
 
 from synthaug.data.store import class_frequencies
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots, read_metrics
+from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots
 from synthaug.gan.run import RunInfo
 from synthaug.gan.sample import LoadedGenerator, generate_slices, load_generator
 from synthaug.gan.train import TrainOptions, train
+from synthaug.runlog import read_metrics
 from synthaug.torch_io import load_torch
 from tests.helpers.toy import CLASS_MEANS
 

@@ -58,12 +58,15 @@ def write_toy_msd(root: Path, patients: int = 10, slices: int = 6, seed: int = 0
     return root
 
 
-def make_toy_store(tmp: Path, patients: int = 10, slices: int = 6, folds: int = 2):
+def make_toy_store(
+    tmp: Path, patients: int = 10, slices: int = 6, folds: int = 2, resolution: int = RES
+):
+    """The toy dataset prepared as a store (``resolution``: resampled from the 32×32 slices)."""
     from synthaug.data import prepare
     from synthaug.data.options import PrepareOptions
 
     ds = write_toy_msd(tmp / "toy_ds", patients, slices)
     opts = PrepareOptions(
-        resolution=RES, folds=folds, normalization=["none"], crop="none", workers=1
+        resolution=resolution, folds=folds, normalization=["none"], crop="none", workers=1
     )
     return prepare(ds, tmp / "toy_store", opts)

@@ -27,3 +27,20 @@ def runs(toy_store, tmp_path_factory) -> dict[str, Path]:
             )
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def diffusion_runs(toy_store, tmp_path_factory) -> dict[str, Path]:
+    """A diffusion painter and joint model on fold 0 (read-only)."""
+    from synthaug.diffusion.train import TrainOptions as DiffusionOptions
+    from synthaug.diffusion.train import train as train_diffusion
+
+    root = tmp_path_factory.mktemp("diffusion_runs")
+    return {
+        variant: train_diffusion(
+            DiffusionOptions(
+                str(toy_store.path), 0, variant, "cpu-micro", 0.05, str(root / variant)
+            )
+        )
+        for variant in ("painter", "joint")
+    }

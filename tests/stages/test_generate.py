@@ -200,3 +200,25 @@ def test_real_mask_filter_keeps_masks_of_the_same_real_patient(runs, tmp_path, t
         assert all(m.astype(np.uint8).tobytes() in source for m in patient.labels)
         k_dice = consistency_dice(ThresholdSegmenter(), patient.images, patient.labels, 3)
         assert np.all(~(k_dice < threshold - 1e-6))
+
+
+@pytest.mark.parametrize("source", ["real-mask-diffusion", "mask-diffusion", "joint-diffusion"])
+def test_diffusion_sources_write_msd_patients(runs, diffusion_runs, toy_store, tmp_path, source):
+    run = diffusion_runs["joint" if source == "joint-diffusion" else "painter"]
+    mask_run = runs["mask"] if source == "mask-diffusion" else None
+    out = generate(run, source, 2, tmp_path / "syn", seed=1, mask_run=mask_run)
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["modality"] == {"0": "A", "1": "B"}
+    assert meta["labels"] == {"0": "background", "1": "disc", "2": "square"}
+    assert meta["synthaug"]["source"] == source and meta["synthaug"]["family"] == "diffusion"
+    patients = read_synthetic(out, toy_store)
+    s = toy_store.median_slices(toy_store.split(0).train)
+    assert [p.images.shape for p in patients] == [(s, 2, 32, 32)] * 2
+    if source == "real-mask-diffusion":  # painted onto the fold's real training masks
+        train_masks = {m.tobytes() for m in toy_store.arrays(toy_store.split(0).train)[1]}
+        assert all(m.astype(np.int64).tobytes() in train_masks for p in patients for m in p.labels)
+
+
+def test_a_stylegan2_run_cannot_paint_a_diffusion_source(runs, tmp_path):
+    with pytest.raises(SynthaugError, match="needs a diffusion painter run"):
+        generate(runs["conditional"], "real-mask-diffusion", 1, tmp_path / "syn")

@@ -82,6 +82,8 @@ def _write(tmp_path: Path, raw: dict) -> Path:
         ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1}}}, "gan.kimg"),
         ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1, "cond": 1}}}, "gan.kimg"),
         ({"gan": {"preset": "cpu-micro", "kimg": {"joint": 1, "conditional": 0}}}, "gan.kimg"),
+        ({"diffusion": {"preset": "cpu-micro", "sample_steps": 0}}, "diffusion.sample_steps"),
+        ({"diffusion": {"preset": "gpu-9000"}}, "diffusion.preset"),
     ],
 )
 def test_bad_study_configs_name_the_field(study_store, tmp_path, change, field):
@@ -340,3 +342,30 @@ def test_a_filtered_set_is_judged_by_another_u_net_than_its_filter(finished_stud
     for unet in (filter_unet, quality["judge"]):
         assert "/references/toy/fold0/" in unet and "/cells/" not in unet  # not study cells
     assert quality["consistency"]["synthetic"]["slices"] > 0
+
+
+def test_a_study_with_diffusion_sources_runs_and_reports(study_store, tmp_path):
+    raw = _config(
+        study_store,
+        sources=["real-mask-conditional", "real-mask-diffusion", "mask-diffusion", "real-mask-gmm"],
+        n_levels=[0, 1],
+        diffusion={"preset": "cpu-micro", "kimg": 0.05, "allow_unusable": True, "sample_steps": 3},
+    )
+    results = run_study(parse_study(raw), tmp_path / "study", workers=2)
+    df = read_results(results)
+    assert {
+        "real-mask-diffusion",
+        "mask-diffusion",
+        "real-mask-conditional",
+        "real-mask-gmm",
+    } < set(df["source"])
+    layout = StudyLayout(tmp_path / "study")
+    painter = layout.generator_run("toy", 0, GeneratorRef("diffusion", "painter"))
+    assert (painter / "run.json").is_file() and (painter / "quality.json").is_file()
+    assert json.loads((painter / "run.json").read_text())["preset"]["sample_steps"] == 3
+    html_path = make_report(results, tmp_path / "report")
+    text = html_path.read_text()
+    for slug in ("real-mask-diffusion", "mask-diffusion", "real-mask-conditional", "real-mask-gmm"):
+        assert f"samples-toy-{slug}.png" in text  # the families side by side
+    assert "optimistic upper bound" in text  # the sources table says what the baseline is
+    assert "diffusion painter" in text  # its health row beside the GANs'

@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthaug.atomic import atomic_file
 from synthaug.errors import SynthaugError
 
 RUN_META = "run.json"
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_DIR = "snapshots"
 GRID_DIR = "grids"
-METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 
 
@@ -52,30 +50,3 @@ def snapshot_nimg(path: Path) -> int:
 
 def list_snapshots(run: Path) -> list[Path]:
     return sorted((Path(run) / SNAPSHOT_DIR).glob("gema-*.pt"))
-
-
-def read_metrics(run: Path, up_to_nimg: int | None = None) -> list[dict]:
-    """Metrics rows, skipping a torn last line and (when resuming) rows past ``up_to_nimg``."""
-    path = Path(run) / METRICS
-    rows: list[dict] = []
-    if not path.is_file():
-        return rows
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by a kill
-        if up_to_nimg is None or row.get("nimg", 0) <= up_to_nimg:
-            rows.append(row)
-    return rows
-
-
-def rewrite_metrics(run: Path, rows: list[dict]) -> None:
-    with atomic_file(Path(run) / METRICS, "w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
-
-
-def append_metrics(run: Path, row: dict) -> None:
-    with open(Path(run) / METRICS, "a") as handle:
-        handle.write(json.dumps(row) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthaug.errors import SynthaugError
 from synthaug.gan.checkpoint import RUN_META, SUMMARY, list_snapshots, snapshot_nimg
 from synthaug.gan.networks import VARIANTS
 from synthaug.gan.run import RunInfo
@@ -50,21 +49,7 @@ class StyleGAN2Family:
 
     def describe(self, run: Path) -> RunDescription:
         info = RunInfo.read(run)
-        return RunDescription(
-            family=FAMILY,
-            variant=info.variant,
-            store=info.store,
-            store_name=info.store_name,
-            fold=info.fold,
-            modalities=info.modalities,
-            labels=info.labels,
-            resolution=info.resolution,
-            train_patients=info.train_patients,
-            median_slices=info.median_slices,
-            pixel_size_mm=info.pixel_size_mm,
-            outputs=variant_outputs(info.variant),
-            store_fingerprint=info.store_fingerprint,
-        )
+        return RunDescription.of(info, FAMILY, variant_outputs(info.variant))
 
     def snapshots(self, run: Path) -> list[Snapshot]:
         return [Snapshot(p, snapshot_nimg(p)) for p in list_snapshots(Path(run))]
@@ -73,19 +58,7 @@ class StyleGAN2Family:
         return StyleGAN2Sampler(load_generator(run, snapshot))
 
     def health(self, run: Path) -> TrainingHealth | None:
-        path = Path(run) / SUMMARY
-        if not path.is_file():
-            return None
-        try:
-            summary = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SynthaugError(f"{path}: corrupt training summary ({exc.msg})") from exc
-        return TrainingHealth(
-            nimg=int(summary["nimg"]),
-            seconds=float(summary.get("train_seconds", 0.0)),
-            images_per_second=float(summary.get("img_per_s", 0.0)),
-            warnings=list(summary.get("warnings", [])),
-        )
+        return TrainingHealth.from_summary(Path(run) / SUMMARY)
 
 
 STYLEGAN2 = StyleGAN2Family()

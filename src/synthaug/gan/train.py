@@ -35,10 +35,7 @@ from synthaug.gan.checkpoint import (
     CHECKPOINT,
     GRID_DIR,
     SUMMARY,
-    append_metrics,
     grid_path,
-    read_metrics,
-    rewrite_metrics,
     snapshot_path,
 )
 from synthaug.gan.data import TrainingSlices
@@ -48,6 +45,7 @@ from synthaug.gan.networks import VARIANTS
 from synthaug.gan.presets import GanPreset, gan_preset
 from synthaug.gan.run import RunInfo, run_meta_path
 from synthaug.progress import make_progress
+from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
 from synthaug.torch_io import load_torch, save_torch
 
 GRID_SAMPLES = 16

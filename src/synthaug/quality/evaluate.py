@@ -159,6 +159,8 @@ def _metrics_at_n(real: np.ndarray, feats: np.ndarray, n: int, args: tuple, salt
         return {**feature_metrics(real, feats, *args), "n_available": n, "subsamples": 1,
                 "fid_sd": 0.0}  # fmt: skip
     rng = np.random.default_rng([args[-1], salt])
+    # The repeats share KID's subsets between them: as many subsets in all as one call draws.
+    args = (max(10, args[0] // EQUAL_N_REPEATS), *args[1:])
     runs = [
         feature_metrics(real, feats[np.sort(rng.choice(len(feats), n, replace=False))], *args)
         for _ in range(EQUAL_N_REPEATS)

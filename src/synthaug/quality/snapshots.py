@@ -256,7 +256,8 @@ def _score_one(snapshot: Snapshot, sampler: Sampler, ref: SnapshotReference, see
     images, masks = sampler.sample(
         ref.samples, seed, masks=ref.condition_masks if painter else None
     )
-    masks = ref.condition_masks if painter else masks
+    if painter and masks is None:  # a painter may return the masks it painted (e.g. deformed)
+        masks = ref.condition_masks
     return {"snapshot": snapshot.name, "nimg": snapshot.nimg, **ref.score(images, masks)}
 
 

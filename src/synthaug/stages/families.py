@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthaug.diffusion.family import DIFFUSION
 from synthaug.errors import SynthaugError
 from synthaug.gan.family import STYLEGAN2
 from synthaug.generator import GeneratorFamily
+from synthaug.gmm.family import GMM
 
-FAMILIES: dict[str, GeneratorFamily] = {STYLEGAN2.name: STYLEGAN2}
+FAMILIES: dict[str, GeneratorFamily] = {fam.name: fam for fam in (STYLEGAN2, DIFFUSION, GMM)}
 
 
 def family(name: str) -> GeneratorFamily:
@@ -25,4 +27,6 @@ def family_of(run: Path | str) -> GeneratorFamily:
     for fam in FAMILIES.values():
         if fam.owns(Path(run)):
             return fam
-    raise SynthaugError(f"{run}: not a generator run (no run.json); run `synthaug train-gan` first")
+    raise SynthaugError(
+        f"{run}: not a generator run (no run.json); run `synthaug train-generator` first"
+    )

@@ -124,7 +124,11 @@ class _Painting:
             if self.masker is not None:
                 seed_m = seed + MASK_SEED_OFFSET
                 _, labels = self.masker.sample(count, seed_m, truncation=self.truncation)
-            images, _ = self.painter.sample(count, seed, masks=labels, truncation=self.truncation)
+            images, painted = self.painter.sample(
+                count, seed, masks=labels, truncation=self.truncation
+            )
+            if painted is not None:  # the masks the images belong to (e.g. deformed)
+                labels = painted
         if images is None or labels is None:
             raise SynthaugError("generate: the generators returned no images or no masks")
         return images, labels

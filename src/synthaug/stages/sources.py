@@ -27,11 +27,12 @@ MASK_GENERATOR = GeneratorRef("stylegan2", "mask")
 class SourceKind:
     """How a source makes pairs: ``painter`` makes the images; the masks are the painter's
     own ("own", a joint generator), the mask generator's ("generated") or the fold's real
-    training masks ("real")."""
+    training masks ("real"). ``about``: what a reader of a study should know of it."""
 
     name: str
     painter: GeneratorRef
     masks: MaskOrigin
+    about: str = ""
 
     @property
     def generators(self) -> tuple[GeneratorRef, ...]:
@@ -44,11 +45,30 @@ class SourceKind:
 SOURCE_KINDS: dict[str, SourceKind] = {
     kind.name: kind
     for kind in (
-        SourceKind("joint", GeneratorRef("stylegan2", "joint"), "own"),
-        SourceKind("mask-conditional", GeneratorRef("stylegan2", "conditional"), "generated"),
-        SourceKind("real-mask-conditional", GeneratorRef("stylegan2", "conditional"), "real"),
+        SourceKind("joint", GeneratorRef("stylegan2", "joint"), "own",
+                   "StyleGAN2 generating image and mask together (the paper's B-SG)"),
+        SourceKind("mask-conditional", GeneratorRef("stylegan2", "conditional"), "generated",
+                   "StyleGAN2 masks painted by the mask-conditional StyleGAN2"),
+        SourceKind("real-mask-conditional", GeneratorRef("stylegan2", "conditional"), "real",
+                   "the fold's real training masks painted by the mask-conditional StyleGAN2"),
+        SourceKind("real-mask-diffusion", GeneratorRef("diffusion", "painter"), "real",
+                   "the fold's real training masks painted by the mask-conditional diffusion "
+                   "model"),
+        SourceKind("mask-diffusion", GeneratorRef("diffusion", "painter"), "generated",
+                   "StyleGAN2 masks painted by the mask-conditional diffusion model"),
+        SourceKind("joint-diffusion", GeneratorRef("diffusion", "joint"), "own",
+                   "a diffusion model denoising image and mask together"),
+        SourceKind("real-mask-gmm", GeneratorRef("gmm", "painter"), "real",
+                   "no training: the fold's real training masks painted from the training "
+                   "images' per-class intensity statistics, with blur, bias field and noise "
+                   "(SynthSeg-style) — the bar a learned generator must beat. Where the "
+                   "labels cover the anatomy (the tissue phantom) this is close to how the "
+                   "phantom itself is made, so there it is an optimistic upper bound; where "
+                   "class 0 holds unlabelled anatomy (the lesion phantom: air and brain) it "
+                   "is painted as one noisy tissue and the baseline is far from the data. On real data with "
+                   "label maps that cover the anatomy it is a fair baseline"),
     )
-}
+}  # fmt: skip
 SOURCES = tuple(SOURCE_KINDS)
 FILTER_METRICS = ("consistency",)
 

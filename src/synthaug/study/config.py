@@ -26,13 +26,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
+from synthaug.diffusion.networks import VARIANTS as DIFFUSION_VARIANTS
+from synthaug.diffusion.presets import DIFFUSION_PRESETS
 from synthaug.errors import SynthaugError
 from synthaug.gan.networks import VARIANTS
 from synthaug.gan.presets import GAN_PRESETS
+from synthaug.gmm.presets import GMM_PRESETS
 from synthaug.seg.presets import SEG_PRESETS
 from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
 from synthaug.study.analysis import DESIGNS, design_floors
@@ -59,9 +62,42 @@ class GanSettings:
     def kimg_for(self, variant: str) -> float:
         if isinstance(self.kimg, dict):
             if variant not in self.kimg:
-                raise SynthaugError(f"gan.kimg: no training length for the {variant} generators")
+                raise SynthaugError(f"kimg: no training length for the {variant} generators")
             return float(self.kimg[variant])
         return float(self.kimg)
+
+
+@dataclass(frozen=True)
+class DiffusionSettings(GanSettings):
+    """Diffusion runs (``painter``, ``joint``): the same fields as ``gan``, own presets, and
+    ``sample_steps`` (denoising steps when sampled; None: the preset's)."""
+
+    kimg: float | dict[str, float] = 10.0
+    sample_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class GmmSettings:
+    """The no-training gmm painter (``real-mask-gmm``): preset (its domain-randomisation
+    strengths) and seed. Nothing to train: fitting its class statistics takes seconds."""
+
+    preset: str = "default"
+    seed: int = 0
+    allow_unusable: bool = False
+    kimg: ClassVar[float] = 0.0
+    snapshot_kimg: ClassVar[None] = None
+
+    def kimg_for(self, variant: str) -> float:
+        return 0.0
+
+
+# The config section that trains each generator family.
+FAMILY_SECTIONS = {"stylegan2": "gan", "diffusion": "diffusion", "gmm": "gmm"}
+SECTION_PRESETS = {
+    "gan": (GAN_PRESETS, VARIANTS),
+    "diffusion": (DIFFUSION_PRESETS, DIFFUSION_VARIANTS),
+    "gmm": (GMM_PRESETS, ("painter",)),
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,7 @@ class GeneratorSettings:
     kimg: float
     seed: int
     snapshot_kimg: float | None
+    sample_steps: int | None = None  # iterative samplers (diffusion); None: the preset's
 
 
 @dataclass
@@ -120,6 +157,8 @@ class StudyConfig:
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)
+    gmm: GmmSettings = field(default_factory=GmmSettings)
 
     @property
     def max_n(self) -> int:
@@ -132,6 +171,14 @@ class StudyConfig:
         content = self.to_dict()
         content.pop("stats")
         content["gan"].pop("allow_unusable")
+        used = {g.family for g in self.generators()}
+        for family, name in FAMILY_SECTIONS.items():
+            if name == "gan":
+                continue
+            section = content.pop(name)
+            if family in used:  # studies without the family keep their fingerprint
+                section.pop("allow_unusable")
+                content[name] = section
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,12 +195,20 @@ class StudyConfig:
         order = {v: i for i, v in enumerate(VARIANTS)}
         return sorted(needed, key=lambda g: (g.family, order.get(g.variant, len(order))))
 
+    def section(self, family: str) -> GanSettings | GmmSettings:
+        """The settings section that trains ``family``'s generators."""
+        return getattr(self, FAMILY_SECTIONS[family])
+
     def generator_settings(self, generator: GeneratorRef) -> GeneratorSettings:
         """Preset, length, seed and snapshot interval of one of the study's generators."""
-        gan = self.gan
+        s = self.section(generator.family)
+        steps = getattr(s, "sample_steps", None)  # only sections of iterative samplers have it
         return GeneratorSettings(
-            gan.preset, gan.kimg_for(generator.variant), gan.seed, gan.snapshot_kimg
+            s.preset, s.kimg_for(generator.variant), s.seed, s.snapshot_kimg, steps
         )
+
+    def allows_unusable(self, family: str) -> bool:
+        return self.section(family).allow_unusable
 
 
 def _fail(path: Path | None, field_name: str, problem: str) -> SynthaugError:
@@ -173,7 +228,7 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
 
 KNOWN_FIELDS = (
     "name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate",
-    "quality", "stats",
+    "quality", "stats", "diffusion", "gmm",
 )  # fmt: skip
 
 
@@ -248,25 +303,36 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def _check_gan(gan: GanSettings, path: Path | None) -> None:
-    if gan.preset not in GAN_PRESETS:
+def _check_generators(name: str, section: Any, path: Path | None) -> None:
+    presets, variants = SECTION_PRESETS[name]
+    if section.preset not in presets:
         raise _fail(
             path,
-            "gan.preset",
-            f"unknown preset {gan.preset!r}; choose from {', '.join(GAN_PRESETS)}",
+            f"{name}.preset",
+            f"unknown preset {section.preset!r}; choose from {', '.join(presets)}",
         )
-    per_variant = gan.kimg if isinstance(gan.kimg, dict) else {v: gan.kimg for v in VARIANTS}
-    if set(per_variant) - set(VARIANTS) or not all(_positive(v) for v in per_variant.values()):
+    if not isinstance(section, GanSettings):
+        return  # nothing to train, no length to check
+    kimg = section.kimg
+    per_variant = kimg if isinstance(kimg, dict) else {v: kimg for v in variants}
+    if set(per_variant) - set(variants) or not all(_positive(v) for v in per_variant.values()):
         raise _fail(
             path,
-            "gan.kimg",
-            f"must be a positive number or a mapping of variants ({', '.join(VARIANTS)}) to "
-            f"positive numbers, got {gan.kimg!r}",
+            f"{name}.kimg",
+            f"must be a positive number or a mapping of variants ({', '.join(variants)}) to "
+            f"positive numbers, got {kimg!r}",
         )
-    if gan.snapshot_kimg is not None and not _positive(gan.snapshot_kimg):
+    if section.snapshot_kimg is not None and not _positive(section.snapshot_kimg):
         raise _fail(
-            path, "gan.snapshot_kimg", f"must be a positive number, got {gan.snapshot_kimg!r}"
+            path,
+            f"{name}.snapshot_kimg",
+            f"must be a positive number, got {section.snapshot_kimg!r}",
         )
+    steps = getattr(section, "sample_steps", None)  # diffusion only
+    if steps is not None and not (
+        isinstance(steps, int) and not isinstance(steps, bool) and steps > 0
+    ):
+        raise _fail(path, f"{name}.sample_steps", f"must be a positive integer, got {steps!r}")
 
 
 def _check_stats(stats: StatsSettings, path: Path | None) -> None:
@@ -289,7 +355,8 @@ def design_warnings(config: StudyConfig) -> list[str]:
 
 
 def _check_settings(config: StudyConfig, path: Path | None) -> None:
-    _check_gan(config.gan, path)
+    for name in FAMILY_SECTIONS.values():
+        _check_generators(name, getattr(config, name), path)
     if config.seg.preset not in SEG_PRESETS:
         raise _fail(
             path,
@@ -299,11 +366,14 @@ def _check_settings(config: StudyConfig, path: Path | None) -> None:
     _check_stats(config.stats, path)
     if not isinstance(config.quality.enabled, bool):
         raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {config.quality!r}")
-    kimg = config.gan.kimg
-    stylegan2 = [g.variant for g in config.generators() if g.family == "stylegan2"]
-    missing = [v for v in stylegan2 if isinstance(kimg, dict) and v not in kimg]
-    if missing:
-        raise _fail(path, "gan.kimg", f"no training length for the {', '.join(missing)} generators")
+    for family, name in FAMILY_SECTIONS.items():
+        kimg = getattr(config, name).kimg
+        needed = [g.variant for g in config.generators() if g.family == family]
+        missing = [v for v in needed if isinstance(kimg, dict) and v not in kimg]
+        if missing:
+            raise _fail(
+                path, f"{name}.kimg", f"no training length for the {', '.join(missing)} generators"
+            )
 
 
 def parse_study(
@@ -330,6 +400,8 @@ def parse_study(
         generate=_section(raw, "generate", GenerateSettings, path),
         quality=_section(raw, "quality", QualitySettings, path),
         stats=_section(raw, "stats", StatsSettings, path),
+        diffusion=_section(raw, "diffusion", DiffusionSettings, path),
+        gmm=_section(raw, "gmm", GmmSettings, path),
     )
     _check_settings(config, path)
     return config

@@ -39,7 +39,12 @@ class DemoSize:
     gan_kimg: dict[str, float]  # per variant
     seg_preset: str
     seg_max_steps: int | None
+    sources: list[str]
+    diffusion_preset: str
+    diffusion_kimg: float
 
+
+DIFFUSION_DEMO_KIMG = 6.0  # ~3 single-thread minutes of the cpu-tiny painter (docs/generators.md)
 
 FULL = DemoSize(
     patients=24,
@@ -55,6 +60,15 @@ FULL = DemoSize(
     gan_kimg={"joint": 0.6, "mask": 1.0, "conditional": 2.6},
     seg_preset="cpu-tiny",
     seg_max_steps=None,
+    sources=[
+        "joint",
+        "mask-conditional",
+        "real-mask-conditional",
+        "real-mask-diffusion",
+        "real-mask-gmm",
+    ],
+    diffusion_preset="cpu-tiny",
+    diffusion_kimg=DIFFUSION_DEMO_KIMG,
 )
 QUICK = DemoSize(
     patients=6,
@@ -66,11 +80,14 @@ QUICK = DemoSize(
     gan_kimg={"joint": 0.04, "mask": 0.04, "conditional": 0.04},
     seg_preset="cpu-micro",
     seg_max_steps=40,
-)
+    sources=[
+        "joint", "mask-conditional", "real-mask-conditional", "real-mask-diffusion",
+        "mask-diffusion", "real-mask-gmm",
+    ],
+    diffusion_preset="cpu-micro",
+    diffusion_kimg=0.08,
+)  # fmt: skip
 TASKS = ("tissue", "lesion")
-
-
-DEMO_SOURCES = ["joint", "mask-conditional", "real-mask-conditional"]
 
 
 def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list[dict]:
@@ -95,7 +112,7 @@ def demo_study(datasets: list[dict], size: DemoSize, quick: bool, seed: int) -> 
     return {
         "name": "demo-quick" if quick else "demo",
         "datasets": datasets,
-        "sources": DEMO_SOURCES,
+        "sources": size.sources,
         "n_levels": size.n_levels,
         "folds": size.study_folds,
         "seeds": [seed],
@@ -115,6 +132,17 @@ def demo_study(datasets: list[dict], size: DemoSize, quick: bool, seed: int) -> 
             **({"max_steps": size.seg_max_steps} if size.seg_max_steps else {}),
         },
         "generate": {"seed": seed, "truncation": 1.0},
+        # One snapshot at the end: scoring a diffusion snapshot means sampling it.
+        "diffusion": {
+            "preset": size.diffusion_preset,
+            "kimg": size.diffusion_kimg,
+            "seed": seed,
+            "snapshot_kimg": size.diffusion_kimg,
+            "allow_unusable": True,
+        },
+        # The no-training baseline paints the lesion phantom's class 0 (air and brain) as one
+        # tissue, which the quality checks call "off the data": what the study should show.
+        "gmm": {"seed": seed, "allow_unusable": True},
     }
 
 

@@ -27,8 +27,13 @@ def _init_worker() -> None:
     os.environ["SYNTHAUG_QUIET"] = "1"  # one progress display: the study's
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    # numpy/scipy's BLAS was loaded (with a thread per core) before this ran: two workers
+    # each running 2 BLAS threads made the quality phase's eigh/matmul 2.6x slower
+    # (two quality jobs side by side: 78 s each, 30 s with this limit).
+    threadpool_limits(limits=1)
 
 
 def run_job(job: Job) -> str:

@@ -185,6 +185,7 @@ class _Planner:
             seed=settings.seed,
             resume=True,
             snapshot_kimg=settings.snapshot_kimg,
+            sample_steps=settings.sample_steps,
         )
         return GeneratorJob(ds.name, ref.family, request, self.config.quality.enabled)
 

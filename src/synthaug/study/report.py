@@ -167,6 +167,18 @@ def _timings(layout: StudyLayout, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _sources_table(config: StudyConfig) -> pd.DataFrame:
+    """What each of the study's sources is (one row per source, filters included)."""
+    rows = []
+    for spec in config.source_specs():
+        kind = spec.kind
+        rows.append({"source": spec.name, "images by": f"{kind.painter.family} {kind.painter.variant}",
+                     "masks": {"own": "its own", "generated": "the mask StyleGAN2's",
+                               "real": "real training masks"}[kind.masks],
+                     "what it is": kind.about})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _study_sections(
     layout: StudyLayout, config: StudyConfig | None, out: Path, df: pd.DataFrame
 ) -> list[Section]:
@@ -204,6 +216,7 @@ def _study_sections(
              closest_pairs_grids(layout, config, out))
         )  # fmt: skip
     sections += [
+        ("Sources", _sources_table(config), None),
         ("Generators over training", gan_health_table(layout, config), quality_figures),
         ("Datasets", _overview(config), None),
     ]

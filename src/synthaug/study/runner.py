@@ -17,7 +17,7 @@ from synthaug.stages.train_generator import snapshot_scores
 from synthaug.study.analysis import StudyStatistics, analyse
 from synthaug.study.config import StatsSettings, StudyConfig, load_study, parse_study
 from synthaug.study.executors import run_jobs
-from synthaug.study.grid import Plan, SegJob, plan_study
+from synthaug.study.grid import GeneratorJob, Plan, SegJob, plan_study
 from synthaug.study.layout import StudyLayout
 from synthaug.study.stats import StatsError
 
@@ -84,25 +84,29 @@ def generators_usable(runs: tuple[str, ...]) -> bool | None:
     return all(verdicts)
 
 
-def unusable_generators(plan: Plan) -> list[str]:
-    """Each generator of the plan flagged unusable, in words."""
+def unusable_generators(plan: Plan) -> list[tuple[GeneratorJob, str]]:
+    """Each generator of the plan flagged unusable, with why in words."""
     found = []
     for job in plan.generators:
         scores = snapshot_scores(job.request.out)
         if scores and not scores.get("usable", True):
             r = job.request
-            found.append(f"{job.dataset} fold {r.fold} {job.family} {r.variant} "
-                         f"({unusable_reason(scores)})")  # fmt: skip
+            why = (
+                f"{job.dataset} fold {r.fold} {job.family} {r.variant} ({unusable_reason(scores)})"
+            )
+            found.append((job, why))
     return found
 
 
 def _stop_on_unusable(plan: Plan, config: StudyConfig) -> None:
-    found = unusable_generators(plan)
-    if found and not config.gan.allow_unusable:
+    found = [
+        why for job, why in unusable_generators(plan) if not config.allows_unusable(job.family)
+    ]
+    if found:
         raise SynthaugError(
-            f"generators flagged unusable: {'; '.join(found)}. Train them longer (gan.kimg) "
-            "or set gan: {allow_unusable: true} to study them anyway (their cells are flagged "
-            "in results.csv and the report)"
+            f"generators flagged unusable: {'; '.join(found)}. Train them longer (kimg) or set "
+            "allow_unusable: true in their section (gan, diffusion) to study them anyway (their "
+            "cells are flagged in results.csv and the report)"
         )
 
 

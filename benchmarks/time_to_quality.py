@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="print the tables, train nothing"
     )
+    parser.add_argument("--figure", type=Path, help="also draw the curves into this PNG")
     args = parser.parse_args()
     minutes = sorted(args.minutes)
     if not args.report_only:
@@ -169,6 +170,36 @@ def main() -> None:
             print()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
+    if args.figure:
+        _figure(curves, args.figure)
+
+
+def _figure(curves: dict, path: Path) -> None:
+    """FID, precision and recall ratios against training minutes, one line per curve (the
+    image space; the mask space for mask generators)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for name, curve in curves.items():
+        rows = [r for r in curve["points"] if "image" in r or "mask" in r]
+        space = "image" if "image" in rows[0] else "mask"
+        x = [r["cpu_min"] for r in rows]
+        for ax, metric in zip(axes, ("fid", "precision", "recall"), strict=True):
+            ax.plot(x, [r[space][metric] for r in rows], marker="o", label=f"{name} ({space})")
+    for ax, metric, target in zip(axes, ("FID ×", "precision ×", "recall ×"), (3, 0.5, 0.5),
+                                  strict=True):  # fmt: skip
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel("single-thread training minutes")
+        ax.set_title(f"{metric} (dashed: target)")
+    axes[0].set_yscale("log")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 
@@ -21,6 +23,24 @@ def provenance(store: SliceStore, fold: int) -> dict:
         "store": str(store.path.resolve()),
         "store_fingerprint": store.fingerprint,
         "fold": fold,
+    }
+
+
+def trained_on(store: SliceStore, fold: int, patients: list[str]) -> dict:
+    """What every generator family's run.json records about the data it learned from: the
+    provenance, the store's channels, labels and resolution, the training patients, the
+    slices per synthetic patient and the median pixel size."""
+    ids = set(patients)
+    pixel = [p.get("pixel_size_mm", 1.0) for p in store.meta["patients"] if p["id"] in ids]
+    return {
+        **provenance(store, fold),
+        "store_name": store.name,
+        "modalities": store.modalities,
+        "labels": store.label_names,
+        "resolution": store.resolution,
+        "train_patients": list(patients),
+        "median_slices": store.median_slices(patients),
+        "pixel_size_mm": float(np.median(pixel)) if pixel else 1.0,
     }
 
 

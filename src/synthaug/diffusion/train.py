@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from monai.inferers import DiffusionInferer
 
 from synthaug.atomic import write_json
+from synthaug.data.provenance import trained_on
 from synthaug.data.store import SliceStore
 from synthaug.diffusion.augment import augment
 from synthaug.diffusion.networks import NO_MASK, VARIANTS, training_scheduler
@@ -105,23 +106,10 @@ def _device(name: str) -> torch.device:
 
 
 def _run_info(opts: TrainOptions, preset: DiffusionPreset, store: SliceStore) -> DiffusionRunInfo:
-    patients = store.split(opts.fold).train
-    pixel = [
-        p.get("pixel_size_mm", 1.0) for p in store.meta["patients"] if p["id"] in set(patients)
-    ]
     return DiffusionRunInfo(
         variant=opts.variant,
         preset=asdict(preset),
-        store=str(store.path.resolve()),
-        store_name=store.name,
-        store_fingerprint=store.fingerprint,
-        fold=opts.fold,
-        modalities=store.modalities,
-        labels=store.label_names,
-        resolution=store.resolution,
-        train_patients=patients,
-        median_slices=store.median_slices(patients),
-        pixel_size_mm=float(np.median(pixel)) if pixel else 1.0,
+        **trained_on(store, opts.fold, store.split(opts.fold).train),
         seed=opts.seed,
         kimg=opts.kimg,
     )

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from synthaug.atomic import write_json
+from synthaug.data.provenance import trained_on
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.gan.augment import AdaptiveAugment
@@ -157,22 +158,10 @@ def _check_finite(stats: dict[str, torch.Tensor], nimg: int, last_snapshot: str 
 def _run_info(
     opts: TrainOptions, preset: GanPreset, store: SliceStore, data: TrainingSlices, world: int
 ) -> RunInfo:
-    pixel = [
-        p.get("pixel_size_mm", 1.0) for p in store.meta["patients"] if p["id"] in set(data.patients)
-    ]
     return RunInfo(
         variant=opts.variant,
         preset=asdict(preset),
-        store=str(store.path.resolve()),
-        store_name=store.name,
-        store_fingerprint=store.fingerprint,
-        fold=opts.fold,
-        modalities=store.modalities,
-        labels=store.label_names,
-        resolution=store.resolution,
-        train_patients=data.patients,
-        median_slices=data.median_slices,
-        pixel_size_mm=float(np.median(pixel)) if pixel else 1.0,
+        **trained_on(store, opts.fold, data.patients),
         seed=opts.seed,
         kimg=opts.kimg,
         world_size=world,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.atomic import atomic_file, write_json
+from synthaug.data.provenance import trained_on
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.generator import (
@@ -183,16 +184,12 @@ class GmmFamily:
 def _run_info(
     request: TrainRequest, preset: GmmPreset, store: SliceStore, patients: list[str]
 ) -> GmmRunInfo:
-    pixel = [
-        p.get("pixel_size_mm", 1.0) for p in store.meta["patients"] if p["id"] in set(patients)
-    ]
     return GmmRunInfo(
-        variant=request.variant, preset=asdict(preset), store=str(store.path.resolve()),
-        store_name=store.name, store_fingerprint=store.fingerprint, fold=request.fold,
-        modalities=store.modalities, labels=store.label_names, resolution=store.resolution,
-        train_patients=patients, median_slices=store.median_slices(patients),
-        pixel_size_mm=float(np.median(pixel)) if pixel else 1.0, seed=request.seed,
-    )  # fmt: skip
+        variant=request.variant,
+        preset=asdict(preset),
+        **trained_on(store, request.fold, patients),
+        seed=request.seed,
+    )
 
 
 def _save_grid(path: Path, info: GmmRunInfo, snapshot: Path, per_patient: list) -> None:

@@ -35,7 +35,7 @@ GPU_PRESETS = [
 
 @pytest.fixture(scope="module")
 def store_256(tmp_path_factory):
-    """The toy store prepared at 256×256 (3 patients, 2 folds) for the GPU presets."""
+    """The toy store prepared at 256×256 (4 patients × 2 slices, 2 folds) for the GPU presets."""
     return make_toy_store(tmp_path_factory.mktemp("toy256"), patients=4, slices=2, resolution=256)
 
 

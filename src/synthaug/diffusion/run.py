@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synthaug.data.provenance import TrainedOn
 from synthaug.diffusion.networks import DiffusionSpec, build_denoiser
 from synthaug.diffusion.presets import DiffusionPreset
 from synthaug.errors import SynthaugError
@@ -26,22 +27,12 @@ SNAPSHOT_DIR = "snapshots"
 GRID_DIR = "grids"
 
 
-@dataclass
-class DiffusionRunInfo:
+@dataclass(kw_only=True)
+class DiffusionRunInfo(TrainedOn):
     """Everything needed to rebuild a run's denoiser and to interpret its samples."""
 
     variant: str
     preset: dict
-    store: str
-    store_name: str
-    store_fingerprint: str
-    fold: int
-    modalities: list[str]
-    labels: list[str]
-    resolution: int
-    train_patients: list[str]
-    median_slices: int
-    pixel_size_mm: float
     seed: int
     kimg: float
     family: str = FAMILY

@@ -5,31 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synthaug.data.provenance import TrainedOn
 from synthaug.gan.checkpoint import RUN_META, read_run_meta
 from synthaug.gan.networks import Discriminator, Generator, VariantSpec, build_networks
 from synthaug.gan.presets import GanPreset
 
 
-@dataclass
-class RunInfo:
+@dataclass(kw_only=True)
+class RunInfo(TrainedOn):
     """Everything needed to rebuild a run's networks and to interpret its samples."""
 
     variant: str
     preset: dict
-    store: str
-    store_name: str
-    fold: int
-    modalities: list[str]
-    labels: list[str]
-    resolution: int
-    train_patients: list[str]
-    median_slices: int
-    pixel_size_mm: float
     seed: int
     kimg: float
     world_size: int = 1
     family: str = "stylegan2"
-    store_fingerprint: str = ""  # empty in runs trained before fingerprints were recorded
 
     @property
     def spec(self) -> VariantSpec:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.atomic import atomic_file, write_json
-from synthaug.data.provenance import trained_on
+from synthaug.data.provenance import TrainedOn, trained_on
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.generator import (
@@ -39,20 +39,12 @@ GRID_SAMPLES = 16
 OUTPUTS = Outputs(images=True, masks=False)  # a painter: images for masks it is given
 
 
-@dataclass
-class GmmRunInfo:
+@dataclass(kw_only=True)
+class GmmRunInfo(TrainedOn):
+    """A gmm run's metadata: the data it was fitted on and its painting preset."""
+
     variant: str
     preset: dict
-    store: str
-    store_name: str
-    store_fingerprint: str
-    fold: int
-    modalities: list[str]
-    labels: list[str]
-    resolution: int
-    train_patients: list[str]
-    median_slices: int
-    pixel_size_mm: float
     seed: int
     family: str = FAMILY
 

@@ -25,7 +25,6 @@ in ``--out``. ``--set FIELD=VALUE`` overrides fields of the preset (see config.G
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -40,36 +39,10 @@ os.environ.setdefault("SYNTHAUG_QUIET", "1")
 import numpy as np  # noqa: E402
 
 from synthaug.data.options import PrepareOptions  # noqa: E402
-from synthaug.gan.presets import GAN_PRESETS, gan_preset  # noqa: E402
 from synthaug.study.demo import FULL  # noqa: E402
 
 NEAR_IDENTICAL = 0.1
 GRID = 16
-
-
-def _preset(base: str, overrides: dict) -> str:
-    """Register a preset with the overrides (in this process) and return its name."""
-    if not overrides:
-        return base
-    p = gan_preset(base)
-    fields = {f.name: f.type for f in dataclasses.fields(p)}
-    typed = {}
-    for key, value in overrides.items():
-        if key not in fields:
-            raise SystemExit(f"--set {key}: not a GanPreset field ({', '.join(fields)})")
-        current = getattr(p, key)
-        if isinstance(current, tuple):
-            typed[key] = tuple(float(v) for v in value.split(","))
-        elif current is None or isinstance(current, float):
-            typed[key] = None if value == "none" else float(value)
-        elif isinstance(current, int):
-            typed[key] = int(value)
-        else:
-            typed[key] = value
-    if "channel_base" in typed:  # an explicit width applies to every variant
-        typed["variant_channel_base"] = {}
-    GAN_PRESETS["bench"] = dataclasses.replace(p, name="bench", **typed)
-    return "bench"
 
 
 def _train(job: tuple) -> tuple[str, float]:
@@ -85,7 +58,8 @@ def _train(job: tuple) -> tuple[str, float]:
             store=store,
             fold=0,
             variant=variant,
-            preset=_preset(base, overrides),
+            preset=base,
+            settings=overrides,  # applied after the variant's own settings
             kimg=kimg,
             out=out,
             resume=True,

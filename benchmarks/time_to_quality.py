@@ -4,7 +4,8 @@
         --curve lesion-painter=diffusion:painter:runs/demo/stores/phantom-lesion:0 \
         --curve tissue-joint=stylegan2:joint:runs/demo/stores/phantom-tissue:0
 
-Each ``--curve NAME=FAMILY:VARIANT:STORE:FOLD[:PRESET]`` trains one run in its own one-thread
+Each ``--curve NAME=FAMILY:VARIANT:STORE:FOLD[:PRESET]`` trains one run (``PRESET`` may carry
+settings, ``cpu-tiny+lecam_weight=0.3+d_lr_scale=0.5``, as ``train-generator --set`` does) in its own one-thread
 process (``--workers`` curves side by side, so the time axis is single-core CPU minutes of
 training, scoring excluded). The run is trained to each time point in turn — the kimg for the
 next point from the throughput measured so far — and its snapshot there is scored like any
@@ -45,6 +46,11 @@ def _parse_curve(text: str) -> dict:
             "fold": int(fold), "preset": preset}  # fmt: skip
 
 
+def _preset_and_settings(preset: str) -> tuple[str, dict[str, str]]:
+    name, *pairs = preset.split("+")
+    return name, dict(pair.split("=", 1) for pair in pairs)
+
+
 def _summary(run: Path) -> dict | None:
     try:
         return json.loads((run / "summary.json").read_text())
@@ -58,7 +64,8 @@ def _train_to(curve: dict, run: Path, kimg: float) -> dict:
 
     request = TrainRequest(
         store=curve["store"], fold=curve["fold"], variant=curve["variant"], out=str(run),
-        preset=curve["preset"], kimg=kimg, resume=run.exists(),
+        preset=_preset_and_settings(curve["preset"])[0],
+        settings=_preset_and_settings(curve["preset"])[1], kimg=kimg, resume=run.exists(),
         snapshot_kimg=NO_PERIODIC_SNAPSHOTS, device="cpu",
     )  # fmt: skip
     family(curve["family"]).train(request)
@@ -120,14 +127,16 @@ def _points(run: Path) -> list[dict]:
         memo = snap.get("memorisation") or {}
         row["too_close"] = memo.get("too_close")
         row["median_ratio"] = memo.get("median_ratio")
-        row["flags"] = [k for k in ("collapsed", "failure") if snap.get(k)]
+        row["pixel_diversity"] = snap.get("pixel_diversity")
+        row["flags"] = [snap["failure"]] if snap.get("failure") else []
         rows.append(row)
     return rows
 
 
 def _table(name: str, rows: list[dict]) -> str:
-    head = "| CPU min | kimg | space | FID × | precision × | recall × | consistency × | too close | flags |"
-    lines = [f"**{name}**", "", head, "|" + "---|" * 9]
+    head = ("| CPU min | kimg | space | FID × | precision × | recall × | consistency × | "
+            "pixel diversity | too close | flags |")  # fmt: skip
+    lines = [f"**{name}**", "", head, "|" + "---|" * 10]
     for r in rows:
         for space in ("image", "mask"):
             if space not in r:
@@ -135,9 +144,11 @@ def _table(name: str, rows: list[dict]) -> str:
             s = r[space]
             cons = f"{r['consistency']:.2f}" if "consistency" in r and space == "image" else "–"
             close = f"{r['too_close']:.2f}" if r.get("too_close") is not None else "–"
+            pixel = r.get("pixel_diversity")
+            pixel = f"{pixel:.2f}" if pixel is not None else "–"
             lines.append(
                 f"| {r['cpu_min']:.1f} | {r['kimg']:.1f} | {space} | {s['fid']:.1f} | "
-                f"{s['precision']:.2f} | {s['recall']:.2f} | {cons} | {close} | "
+                f"{s['precision']:.2f} | {s['recall']:.2f} | {cons} | {pixel} | {close} | "
                 f"{', '.join(r['flags']) or '–'} |"
             )
     return "\n".join(lines)

@@ -55,6 +55,7 @@ def test_gpu_preset_trains_a_step_and_samples_on_the_cpu(
     monkeypatch.setitem(presets, small.name, small)
     # the snapshot's preview grid (16 samples at 256 px) would cost more than the step itself
     monkeypatch.setattr(gan_train, "GRID_SAMPLES", 2)
+    monkeypatch.setattr(gan_train, "COLLAPSE_SAMPLES", 4)  # the snapshot's collapse check
     monkeypatch.setattr(diffusion_train, "GRID_SAMPLES", 2)
     assert small.resolution == store_256.resolution == 256
     fam = family(family_name)

@@ -188,6 +188,26 @@ SnapshotOpt = Annotated[
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 PrecisionOpt = Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast; GPU presets).")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Replace one preset setting, NAME=VALUE (repeatable), e.g. --set lecam_weight=0.3 "
+        "--set d_lr_scale=0.5; the run records the preset it trained with.",
+    ),
+]
+
+
+def _settings(pairs: list[str] | None) -> dict[str, str]:
+    settings = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SynthaugError(f"--set {pair!r}: expected NAME=VALUE, e.g. lecam_weight=0.3")
+        settings[name.strip()] = value.strip()
+    return settings
+
+
 QualityOpt = Annotated[
     bool,
     typer.Option(
@@ -263,12 +283,13 @@ def train_generator_cmd(
     ] = None,
     threads: ThreadsOpt = None,
     quality: QualityOpt = True,
+    settings: SetOpt = None,
 ) -> None:
     """Train a generator of any family on one fold's training patients."""
     options = dict(
         store=str(store), fold=fold, variant=variant, out=str(out), preset=preset, kimg=kimg,
         seed=seed, resume=resume, snapshot_kimg=snapshot_kimg, device=device, precision=precision,
-        sample_steps=sample_steps,
+        sample_steps=sample_steps, settings=_settings(settings),
     )  # fmt: skip
     _train(family, options, threads, quality)
 
@@ -293,11 +314,13 @@ def train_gan(
     precision: PrecisionOpt = None,
     threads: ThreadsOpt = None,
     quality: QualityOpt = True,
+    settings: SetOpt = None,
 ) -> None:
     """Train a StyleGAN2 generator on one fold's training patients (torchrun for several processes)."""
     options = dict(
         store=str(store), fold=fold, variant=variant, out=str(out), preset=preset, kimg=kimg,
         seed=seed, resume=resume, snapshot_kimg=snapshot_kimg, device=device, precision=precision,
+        settings=_settings(settings),
     )  # fmt: skip
     _train("stylegan2", options, threads, quality)
 
@@ -575,13 +598,21 @@ def demo(
     quick: Annotated[
         bool, typer.Option(help="A one-minute version for tests (32×32, tiny networks).")
     ] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu (~20 minutes on 2 cores; generators short of their targets) or quality "
+            "(every generator trained to its targets: hours on 2 cores, minutes on a GPU). "
+            "Default: quality on a GPU, else cpu."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Parallel one-thread workers.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """The main job on the embedded phantom: phantom → prepare → GANs → generate → U-Nets → stats → report."""
     from synthaug.study.demo import run_demo
 
-    run_demo(out, quick=quick, workers=workers, seed=seed)
+    run_demo(out, quick=quick, workers=workers, seed=seed, budget=budget)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ Array conventions: images [N, C, R, R] float32 in [-1, 1]; masks [N, R, R] int64
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -114,6 +114,7 @@ class TrainingHealth:
     seconds: float
     images_per_second: float
     warnings: list[str] = field(default_factory=list)
+    stopped_early: str | None = None  # why training ended before its length (collapse)
 
     @classmethod
     def from_summary(cls, path: Path) -> TrainingHealth | None:
@@ -129,6 +130,7 @@ class TrainingHealth:
             seconds=float(summary.get("train_seconds", 0.0)),
             images_per_second=float(summary.get("img_per_s", 0.0)),
             warnings=list(summary.get("warnings", [])),
+            stopped_early=summary.get("stopped_early"),
         )
 
 
@@ -156,6 +158,51 @@ class TrainRequest:
     device: str = "auto"
     precision: str | None = None
     sample_steps: int | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def parse_setting(text: str) -> object:
+    """A ``--set`` value: none/null, true/false, an int, a float, a comma list of numbers
+    (a tuple), else the string itself."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if "," in text:
+        try:
+            return tuple(float(part) for part in text.split(","))
+        except ValueError:
+            pass
+    return text
+
+
+def with_settings(preset, settings: dict[str, str]):
+    """``preset`` (a frozen dataclass) with fields replaced from ``NAME=VALUE`` strings (the
+    training commands' ``--set``); the result's ``check()`` runs when it has one. A run records
+    the preset it trained with, so the settings travel with it."""
+    known = {f.name for f in fields(preset)} - {"name", "variant_settings"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SynthaugError(
+            f"--set: {', '.join(unknown)} is not a setting of preset {preset.name}; "
+            f"choose from {', '.join(sorted(known))}"
+        )
+    values = {k: parse_setting(v) if isinstance(v, str) else v for k, v in settings.items()}
+    for name, value in values.items():
+        current = getattr(preset, name)
+        if isinstance(current, str) and not isinstance(value, str):
+            values[name] = settings[name]  # a string setting that looks like a number
+        elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            values[name] = float(value)
+    updated = replace(preset, **values)
+    check = getattr(updated, "check", None)
+    return check() if check is not None else updated
 
 
 class GeneratorFamily(Protocol):

@@ -255,14 +255,16 @@ def test_preset_augmentation_settings_reach_the_run(toy_store, tmp_path, monkeyp
 
 
 def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
-    """``variant_channel_base`` widens one variant's networks; the run records (and sampling
+    """``variant_settings`` widens one variant's networks; the run records (and sampling
     rebuilds) the width it trained with, the other variants keep the preset's."""
     import dataclasses
 
     from synthaug.gan.presets import GAN_PRESETS
 
     micro = GAN_PRESETS["cpu-micro"]
-    wide = dataclasses.replace(micro, name="wide-joint", variant_channel_base={"joint": 1024})
+    wide = dataclasses.replace(
+        micro, name="wide-joint", variant_settings={"joint": {"channel_base": 1024}}
+    )
     monkeypatch.setitem(GAN_PRESETS, "wide-joint", wide)
     widths = {}
     for variant in ("joint", "mask"):

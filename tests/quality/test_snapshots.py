@@ -109,3 +109,19 @@ def test_a_copying_generator_is_flagged_and_loses_the_selection(toy_store, cache
     assert fresh["memorisation"]["too_close"] < 0.3 and fresh["failure"] is None
     assert result["best"]["snapshot"] == fresh["snapshot"] and result["usable"]
     assert any(": copying — " in w for w in result["warnings"])
+
+
+def test_pixel_space_catches_a_few_modes_the_encoder_spreads_apart(toy_store, cache):
+    """A generator that repeats three validation slices with small noise: in the encoder's
+    space and the mask layout it spreads like the reals, in pixel space it is collapsed."""
+    ref = SnapshotReference(JOINT, toy_store, 0, None, cache, FAST_ENCODER, seed=0)
+    val_x, val_y = toy_store.arrays(toy_store.split(0).val)
+    picks = np.resize([0, len(val_x) // 2, len(val_x) - 1], len(val_x))
+    rng = np.random.default_rng(0)
+    few = val_x[picks] + rng.normal(0, 0.02, val_x.shape).astype(np.float32)
+    row = ref.score(few, val_y[picks].astype(np.int64))
+    assert row["pixel_diversity"] < 0.5
+    assert row["image"]["diversity"] > 0.25 and row["mask"]["diversity"] > 0.25  # blind to it
+    assert row["collapsed"] and row["failure"] == "collapsed"
+    healthy = ref.score(val_x, val_y.astype(np.int64))
+    assert healthy["pixel_diversity"] == pytest.approx(1.0) and not healthy["collapsed"]

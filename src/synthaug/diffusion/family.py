@@ -70,6 +70,7 @@ class DiffusionFamily:
                 resume=request.resume, seed=request.seed,
                 snapshot_kimg=request.snapshot_kimg, device=request.device,
                 precision=request.precision, sample_steps=request.sample_steps,
+                settings=request.settings,
             )
         )  # fmt: skip
 

@@ -15,7 +15,7 @@ import datetime as _dt
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from synthaug.diffusion.run import (
 )
 from synthaug.diffusion.sample import denoise
 from synthaug.errors import SynthaugError
+from synthaug.generator import with_settings
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
 from synthaug.torch_io import load_torch, save_torch
@@ -63,6 +64,7 @@ class TrainOptions:
     device: str = "auto"
     precision: str | None = None
     sample_steps: int | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # preset fields replaced (--set)
 
 
 def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
@@ -70,7 +72,7 @@ def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
         raise SynthaugError(
             f"variant: unknown diffusion variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
         )
-    preset = diffusion_preset(opts.preset)
+    preset = with_settings(diffusion_preset(opts.preset), opts.settings)
     if preset.prediction not in PREDICTIONS:
         raise SynthaugError(f"preset {preset.name}: prediction {preset.prediction!r} is unknown")
     if opts.kimg <= 0:

@@ -104,8 +104,10 @@ class AdaptiveAugment(nn.Module):
         contrast_std: float = 0.5,
         cutout_size: float = 0.5,
         padding_mode: str = "reflection",
+        adaptive: bool = True,
     ) -> None:
         super().__init__()
+        self.adaptive = adaptive
         self.target = target
         self.speed_kimg = speed_kimg
         self.interval = interval
@@ -152,16 +154,18 @@ class AdaptiveAugment(nn.Module):
     def update(self) -> tuple[float, float]:
         """Adjust ``p`` from the accumulated ``r_t = mean(sign(D(real)))``; returns ``(p, r_t)``.
 
-        ``r_t`` is NaN (and ``p`` unchanged) when nothing was accumulated.
+        ``r_t`` is NaN (and ``p`` unchanged) when nothing was accumulated; a non-adaptive
+        pipeline only reports ``r_t``.
         """
         count = float(self.sign_count)
         self.steps_since_update = 0
         if count == 0:
             return float(self.p), math.nan
         r_t = float(self.sign_sum) / count
-        step = math.copysign(1.0, r_t - self.target) if r_t != self.target else 0.0
-        adjust = step * count / (self.speed_kimg * 1000.0)
-        self.p.copy_((self.p + adjust).clamp(0.0, 1.0))
+        if self.adaptive:
+            step = math.copysign(1.0, r_t - self.target) if r_t != self.target else 0.0
+            adjust = step * count / (self.speed_kimg * 1000.0)
+            self.p.copy_((self.p + adjust).clamp(0.0, 1.0))
         self.sign_sum.zero_()
         self.sign_count.zero_()
         return float(self.p), r_t
@@ -314,4 +318,14 @@ class AdaptiveAugment(nn.Module):
         return x
 
     def extra_repr(self) -> str:
-        return f"p={float(self.p):.3f}, target={self.target}, speed_kimg={self.speed_kimg}"
+        mode = f"target={self.target}, speed_kimg={self.speed_kimg}" if self.adaptive else "fixed"
+        return f"p={float(self.p):.3f}, {mode}"
+
+
+def diff_augment(p: float, interval: int = 4) -> AdaptiveAugment:
+    """DiffAugment's policy (Zhao et al. 2020) at a fixed probability ``p`` from step 0:
+    integer translation (1/8 of the side) and cutout (half the side) on image and mask
+    together, brightness and contrast on the modality channels only. ``r_t`` is still
+    measured (every ``interval`` steps) so the logs show how sure D is."""
+    off = dict.fromkeys(("xflip", "rotate90", "scale", "rotate", "aniso", "xfrac"), 0.0)
+    return AdaptiveAugment(initial_p=p, interval=interval, cutout=1.0, adaptive=False, **off)

@@ -44,6 +44,7 @@ class StyleGAN2Family:
                 snapshot_kimg=request.snapshot_kimg,
                 device=request.device,
                 precision=request.precision,
+                settings=request.settings,
             )
         )
 

@@ -6,6 +6,8 @@ The pure functions at the top can be read (and tested) without any network:
 * ``r1_penalty``: per-sample ``||dD(x)/dx||^2`` on real inputs (graph kept for backward).
 * ``PathLengthRegularizer``: StyleGAN2's path-length penalty with an EMA target.
 * ``ema_beta`` / ``update_ema``: the generator moving average with its ramp-up.
+* ``lecam_penalty`` / ``LeCamRegularizer``: LeCam regularisation of D's logits (Tseng et
+  al. 2021), off unless a weight is given.
 
 Lazy regularisation (StyleGAN2 sec. 3.1): a regulariser that runs only every ``N``
 minibatches is multiplied by ``N`` so its average strength is unchanged; R1's term is
@@ -123,6 +125,45 @@ class PathLengthRegularizer(nn.Module):
         return (lengths - self.pl_mean).square()
 
 
+def lecam_penalty(
+    real_logits: Tensor, fake_logits: Tensor, anchor_real: Tensor, anchor_fake: Tensor
+) -> Tensor:
+    """``mean relu(D(real) - a_fake)^2 + mean relu(a_real - D(fake))^2`` (Tseng et al. 2021).
+
+    The anchors are moving averages of D's fake and real logits. The penalty grows once D
+    puts a real above where fakes usually sit (or a fake below where reals usually sit): it
+    keeps D's outputs from running apart on a small dataset, which bounds how confidently D
+    can separate the two -- the overfitting that ADA fights from the input side.
+    """
+    return (
+        F.relu(real_logits - anchor_fake).square().mean()
+        + F.relu(anchor_real - fake_logits).square().mean()
+    )
+
+
+class LeCamRegularizer(nn.Module):
+    """``forward(real_logits, fake_logits) -> lecam_penalty`` with anchors updated first.
+
+    Anchors are EMAs (``decay``) of the batch-mean real and fake logits; the first call sets
+    them to that batch's means (so they do not start at an arbitrary 0).
+    """
+
+    def __init__(self, decay: float = 0.99) -> None:
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("anchor_real", torch.zeros([]))
+        self.register_buffer("anchor_fake", torch.zeros([]))
+        self.register_buffer("updates", torch.zeros([], dtype=torch.long))
+
+    def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        with torch.no_grad():
+            weight = 1.0 if int(self.updates) == 0 else 1.0 - self.decay
+            self.anchor_real.lerp_(real_logits.detach().float().mean(), weight)
+            self.anchor_fake.lerp_(fake_logits.detach().float().mean(), weight)
+            self.updates += 1
+        return lecam_penalty(real_logits, fake_logits, self.anchor_real, self.anchor_fake)
+
+
 # --------------------------------------------------------------------------------------
 # Generator EMA
 # --------------------------------------------------------------------------------------
@@ -178,7 +219,7 @@ class StyleGAN2Loss:
     ``d_loss(images, labels, do_main=True, do_r1=False) -> scalar``
         ``images [B, C, R, R]`` in [-1, 1] (None for the mask variant), ``labels long
         [B, R, R]``. Main: fakes from G (no G gradients) vs reals, both augmented; the real
-        logits feed ``augment.accumulate``. R1: ``gamma / 2 * r1_interval * ||grad||^2``,
+        logits feed ``augment.accumulate``; ``+ lecam_weight * LeCam`` when the weight is set. R1: ``gamma / 2 * r1_interval * ||grad||^2``,
         gradient taken w.r.t. the augmented real D input.
     ``g_loss(labels=None, batch_size=None, do_main=True, do_pl=False) -> scalar``
         Main: non-saturating loss through the (frozen) D. PL: path length on
@@ -200,6 +241,8 @@ class StyleGAN2Loss:
         pl_decay: float = 0.01,
         style_mixing_prob: float = 0.9,
         mask_mode: MaskToD = "straight_through",
+        lecam_weight: float = 0.0,
+        lecam_decay: float = 0.99,
     ) -> None:
         self.G = G
         self.D = D
@@ -213,9 +256,16 @@ class StyleGAN2Loss:
         self.style_mixing_prob = style_mixing_prob
         self.mask_mode: MaskToD = mask_mode
         self.path_length = PathLengthRegularizer(pl_decay)
+        self.lecam_weight = lecam_weight
+        self.lecam = LeCamRegularizer(lecam_decay)
         self.stats: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------ helpers
+    @property
+    def d_regularised(self) -> bool:
+        """Whether ``d_loss(do_r1=True)`` adds anything (the trainer's lazy D step)."""
+        return self.r1_gamma > 0
+
     @property
     def _device(self) -> torch.device:
         return next(self.G.parameters()).device
@@ -272,6 +322,10 @@ class StyleGAN2Loss:
             real_logits, fake_logits = logits[:batch], logits[batch:]
             loss_main = d_logistic_loss(real_logits, fake_logits)
             total = total + loss_main
+            if self.lecam_weight > 0:
+                penalty = self.lecam(real_logits.float(), fake_logits.float())
+                total = total + self.lecam_weight * penalty
+                stats["lecam_penalty"] = penalty.detach()
             if self.augment is not None:
                 self.augment.accumulate(real_logits)
             stats.update(
@@ -327,6 +381,7 @@ class StyleGAN2Loss:
 
 
 __all__ = [
+    "LeCamRegularizer",
     "PathLengthRegularizer",
     "StyleGAN2Loss",
     "d_logistic_loss",
@@ -334,6 +389,7 @@ __all__ = [
     "ema_beta",
     "g_nonsaturating_loss",
     "lazy_regularization_adam",
+    "lecam_penalty",
     "path_lengths",
     "r1_penalty",
     "update_ema",

@@ -573,6 +573,64 @@ class Discriminator(nn.Module):
         return self.out(x)
 
 
+class SegmentationDiscriminator(nn.Module):
+    """OASIS-style discriminator (Schönfeld et al. 2021): a U-Net that labels every pixel
+    with one of K real classes or "fake" (class K).
+
+    ``forward(img [B, img_channels, R, R]) -> logits [B, K + 1, R, R]``. The encoder is the
+    residual StyleGAN2 discriminator's blocks down to 4x4; the decoder upsamples (nearest)
+    and fuses each encoder level through a 3x3 convolution. It never sees the mask: it must
+    find each class in the image, which is what makes the generator paint the mask it is
+    given. The model is built here; its loss is in ``oasis.py``.
+    """
+
+    def __init__(
+        self,
+        img_resolution: int,
+        img_channels: int,
+        num_classes: int,
+        channel_base: int = 16384,
+        channel_max: int = 512,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        log2 = _check_resolution(img_resolution)
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.num_classes = num_classes
+        self.channels_last = channels_last
+        levels = [2**i for i in range(log2, 1, -1)]  # R, R/2, ..., 4
+        widths = [channels_at(r, channel_base, channel_max) for r in levels]
+        self.from_rgb = EqualConv2d(img_channels, widths[0], 1, activation="lrelu")
+        self.down = nn.ModuleList(
+            DiscriminatorBlock(widths[i], widths[i + 1]) for i in range(len(levels) - 1)
+        )
+        self.up = nn.ModuleList(
+            EqualConv2d(widths[i + 1] + widths[i], widths[i], 3, activation="lrelu")
+            for i in reversed(range(len(levels) - 1))
+        )
+        self.out = EqualConv2d(widths[0], num_classes + 1, 1)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def forward(self, img: Tensor, cond: Tensor | None = None, num_segments: int = 1) -> Tensor:
+        """``cond`` and ``num_segments`` are accepted for the loss's common call and unused."""
+        if img.shape[1] != self.img_channels:
+            raise ValueError(
+                f"segmentation discriminator expects {self.img_channels} channels, got {img.shape[1]}"
+            )
+        x = img.contiguous(memory_format=torch.channels_last) if self.channels_last else img
+        skips = [self.from_rgb(x)]
+        for block in self.down:
+            skips.append(block(skips[-1]))
+        x = skips.pop()
+        for conv in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            x = conv(torch.cat([x, skip], dim=1))
+        return self.out(x)
+
+
 # --------------------------------------------------------------------------------------
 # Masks <-> channels
 # --------------------------------------------------------------------------------------
@@ -710,13 +768,17 @@ def build_networks(
     mbstd_group: int = 4,
     cond_embed_dim: int = 128,
     channels_last: bool = True,
-) -> tuple[Generator, Discriminator]:
+    d_channel_base: int | None = None,
+    d_architecture: str = "resnet",
+) -> tuple[Generator, Discriminator | SegmentationDiscriminator]:
     """Build ``(G, D)`` for a variant; the three variants differ only in channel wiring.
 
     joint: G emits C + K (modalities + mask logits), D sees C + K.
     mask: G emits K mask logits, D sees K.
     conditional: G emits C given the K-channel one-hot mask (spatially + mapping), D sees
-    the C images concatenated with the K mask channels.
+    the C images concatenated with the K mask channels -- or, with ``d_architecture=
+    "oasis"``, the C images alone, labelling each pixel with a class or "fake".
+    ``d_channel_base`` (None: ``channel_base``) sizes D apart from G.
     """
     spec = VariantSpec(variant, num_modalities, num_classes)
     generator = Generator(
@@ -731,11 +793,18 @@ def build_networks(
         cond_embed_dim=cond_embed_dim if spec.g_cond_channels > 0 else 0,
         channels_last=channels_last,
     )
+    d_base = d_channel_base or channel_base
+    if d_architecture == "oasis":
+        if variant != "conditional":
+            raise ValueError("the OASIS discriminator is for the conditional variant only")
+        return generator, SegmentationDiscriminator(
+            resolution, num_modalities, num_classes, d_base, channel_max, channels_last
+        )
     d_cond = num_classes if variant == "conditional" else 0
     discriminator = Discriminator(
         img_resolution=resolution,
         img_channels=spec.d_in_channels - d_cond,
-        channel_base=channel_base,
+        channel_base=d_base,
         channel_max=channel_max,
         mbstd_group_size=mbstd_group,
         cond_channels=d_cond,
@@ -753,6 +822,7 @@ __all__ = [
     "Generator",
     "MappingNetwork",
     "MaskEncoder",
+    "SegmentationDiscriminator",
     "SynthesisBlock",
     "SynthesisLayer",
     "SynthesisNetwork",

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from synthaug.data.provenance import TrainedOn
 from synthaug.gan.checkpoint import RUN_META, read_run_meta
-from synthaug.gan.networks import Discriminator, Generator, VariantSpec, build_networks
+from synthaug.gan.networks import (
+    Discriminator,
+    Generator,
+    SegmentationDiscriminator,
+    VariantSpec,
+    build_networks,
+)
 from synthaug.gan.presets import GanPreset
 
 
@@ -29,9 +35,10 @@ class RunInfo(TrainedOn):
     def gan_preset(self) -> GanPreset:
         fields = dict(self.preset)
         fields["betas"] = tuple(fields["betas"])
+        fields.pop("variant_channel_base", None)  # runs from before variant_settings
         return GanPreset(**fields)
 
-    def build(self) -> tuple[Generator, Discriminator]:
+    def build(self) -> tuple[Generator, Discriminator | SegmentationDiscriminator]:
         p = self.gan_preset()
         return build_networks(
             self.variant,
@@ -45,6 +52,8 @@ class RunInfo(TrainedOn):
             channel_max=p.channel_max,
             mbstd_group=p.mbstd_group,
             cond_embed_dim=p.cond_embed_dim,
+            d_channel_base=p.d_channel_base,
+            d_architecture=p.d_architecture,
         )
 
     def to_dict(self) -> dict:

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,9 @@ import torch.distributed as dist
 from synthaug.atomic import write_json
 from synthaug.data.provenance import trained_on
 from synthaug.data.store import SliceStore
+from synthaug.diversity import collapsed, pixel_diversity
 from synthaug.errors import SynthaugError
-from synthaug.gan.augment import AdaptiveAugment
+from synthaug.gan.augment import AdaptiveAugment, diff_augment
 from synthaug.gan.checkpoint import (
     CHECKPOINT,
     GRID_DIR,
@@ -43,13 +44,16 @@ from synthaug.gan.data import TrainingSlices
 from synthaug.gan.layers import tune_cpu_allocator
 from synthaug.gan.loss import StyleGAN2Loss, ema_beta, lazy_regularization_adam, update_ema
 from synthaug.gan.networks import VARIANTS
+from synthaug.gan.oasis import OasisLoss
 from synthaug.gan.presets import GanPreset, gan_preset
 from synthaug.gan.run import RunInfo, run_meta_path
+from synthaug.generator import with_settings
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
 from synthaug.torch_io import load_torch, save_torch
 
 GRID_SAMPLES = 16
+COLLAPSE_SAMPLES = 64  # fixed samples per snapshot for the pixel-space collapse check
 TICK_KIMG = 0.25
 # D's loss on a tick below this means real and fake are separated almost perfectly (logits
 # around ±4 or beyond): G's gradient vanishes and small-data runs collapse or stall next.
@@ -84,6 +88,7 @@ class TrainOptions:
     snapshot_kimg: float | None = None
     device: str = "auto"
     precision: str | None = None  # None: the preset's; "fp32" or "bf16"
+    settings: dict[str, str] = field(default_factory=dict)  # preset fields replaced (--set)
 
 
 @dataclass
@@ -173,7 +178,18 @@ def _validate(opts: TrainOptions) -> tuple[GanPreset, SliceStore]:
         raise SynthaugError(
             f"variant: unknown variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
         )
-    preset = gan_preset(opts.preset).for_variant(opts.variant)
+    preset = with_settings(gan_preset(opts.preset).for_variant(opts.variant), opts.settings)
+    if preset.d_architecture == "oasis" and opts.variant != "conditional":
+        raise SynthaugError(
+            f"d_architecture: the OASIS discriminator labels the pixels of an image with the "
+            f"classes of the mask it was painted for; it needs the conditional variant, not "
+            f"{opts.variant}"
+        )
+    if preset.d_architecture == "oasis" and preset.lecam_weight > 0:
+        raise SynthaugError(
+            "lecam_weight: LeCam acts on a single real/fake logit; the OASIS discriminator "
+            "has per-pixel class scores (use LabelMix's labelmix_weight instead)"
+        )
     if opts.precision is not None:
         if opts.precision not in ("fp32", "bf16"):
             raise SynthaugError(f"precision: {opts.precision!r} is not fp32 or bf16")
@@ -232,6 +248,41 @@ def _save_reals_grid(path: Path, data: TrainingSlices, labels_idx: torch.Tensor)
     )
 
 
+def _augment(preset: GanPreset) -> AdaptiveAugment:
+    """The augmentation every D input goes through, by the preset's policy."""
+    if preset.augment_policy == "diffaugment":
+        return diff_augment(preset.augment_p, interval=preset.ada_interval)
+    return AdaptiveAugment(
+        initial_p=preset.ada_p_init,
+        target=preset.ada_target,
+        speed_kimg=preset.ada_kimg,
+        interval=preset.ada_interval,
+        cutout=preset.cutout,
+    )
+
+
+def _loss(preset: GanPreset, info: RunInfo, G, D, augment: AdaptiveAugment) -> StyleGAN2Loss:
+    """The objective for the preset's discriminator architecture."""
+    common = dict(
+        r1_gamma=preset.gamma(),
+        r1_interval=preset.r1_interval,
+        pl_weight=preset.pl_weight,
+        pl_interval=preset.pl_interval,
+        style_mixing_prob=preset.style_mixing,
+    )
+    if preset.d_architecture == "oasis":
+        return OasisLoss(G, D, info.spec, augment, labelmix_weight=preset.labelmix_weight, **common)
+    return StyleGAN2Loss(
+        G,
+        D,
+        info.spec,
+        augment,
+        lecam_weight=preset.lecam_weight,
+        lecam_decay=preset.lecam_decay,
+        **common,
+    )
+
+
 class _Trainer:
     """Holds the networks, optimisers and progress of one run."""
 
@@ -251,30 +302,20 @@ class _Trainer:
         G, D = info.build()
         self.G, self.D = G.to(device), D.to(device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.augment = AdaptiveAugment(
-            initial_p=preset.ada_p_init,
-            target=preset.ada_target,
-            speed_kimg=preset.ada_kimg,
-            interval=preset.ada_interval,
-            cutout=preset.cutout,
-        ).to(device)
-        self.loss = StyleGAN2Loss(
-            self.G,
-            self.D,
-            info.spec,
-            self.augment,
-            r1_gamma=preset.gamma(),
-            r1_interval=preset.r1_interval,
-            pl_weight=preset.pl_weight,
-            pl_interval=preset.pl_interval,
-            style_mixing_prob=preset.style_mixing,
-        )
+        self.augment = _augment(preset).to(device)
+        self.loss = _loss(preset, info, self.G, self.D, self.augment)
         self.loss.path_length.to(device)
+        self.loss.lecam.to(device)
         g_lr, g_betas = lazy_regularization_adam(
             preset.lr, preset.betas, preset.pl_interval if preset.pl_weight > 0 else None
         )
         d_lr, d_betas = lazy_regularization_adam(
-            preset.lr, preset.betas, preset.r1_interval if preset.gamma() > 0 else None
+            preset.lr * preset.d_lr_scale,
+            preset.betas,
+            preset.r1_interval if self.loss.d_regularised else None,
+        )
+        self.ema_kimg = (
+            preset.ema_run_fraction * opts.kimg if preset.ema_run_fraction else preset.ema_kimg
         )
         # Fused Adam: one kernel per step instead of a loop over parameters; 3-10 % more
         # training img/s on the CPU (benchmarks/gan_throughput.py --ab, docs/gan_architectures.md).
@@ -292,6 +333,8 @@ class _Trainer:
         self.elapsed = 0.0
         self.last_snapshot: str | None = None
         self.grid_z, self.grid_labels = _grid_inputs(data, info, opts.seed)
+        self.diversity_log: list[dict[str, float]] = []
+        self.stopped_early: str | None = None
 
     # ---------------------------------------------------------------- state
     def state(self) -> dict:
@@ -312,8 +355,11 @@ class _Trainer:
             "augment": self.augment.state_dict(),
             "augment_steps": self.augment.steps_since_update,
             "pl": self.loss.path_length.state_dict(),
+            "lecam": self.loss.lecam.state_dict(),
             "elapsed": self.elapsed,
             "last_snapshot": self.last_snapshot,
+            "diversity_log": self.diversity_log,
+            "stopped_early": self.stopped_early,
             "rng": {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()},
         }
 
@@ -336,6 +382,8 @@ class _Trainer:
             self.augment.load_state_dict(state["augment"])
             self.augment.steps_since_update = int(state.get("augment_steps", 0))
             self.loss.path_length.load_state_dict(state["pl"])
+            if "lecam" in state:  # checkpoints from before LeCam have none
+                self.loss.lecam.load_state_dict(state["lecam"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SynthaugError(
                 f"{self.out / CHECKPOINT}: does not fit this run's networks ({str(exc)[:160]})"
@@ -343,6 +391,8 @@ class _Trainer:
         self.nimg, self.step = int(meta["nimg"]), int(meta["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
         self.last_snapshot = state.get("last_snapshot")
+        self.diversity_log = list(state.get("diversity_log", []))
+        self.stopped_early = state.get("stopped_early")
         if self.ddp.world == self.info.world_size:
             torch.set_rng_state(state["rng"]["torch"])
             self.data_rng.set_state(state["rng"]["data"])
@@ -366,7 +416,7 @@ class _Trainer:
         stats.update(self.loss.stats)
         _average_gradients(self.D, self.ddp)
         self.opt_D.step()
-        if self.preset.gamma() > 0 and self.step % self.preset.r1_interval == 0:
+        if self.loss.d_regularised and self.step % self.preset.r1_interval == 0:
             self.opt_D.zero_grad(set_to_none=True)
             self.loss.d_loss(img_in, labels, do_main=False, do_r1=True).backward()
             stats.update(self.loss.stats)
@@ -398,7 +448,7 @@ class _Trainer:
         update_ema(
             self.G_ema,
             self.G,
-            ema_beta(self.preset.batch, self.nimg, self.preset.ema_kimg, self.preset.ema_rampup),
+            ema_beta(self.preset.batch, self.nimg, self.ema_kimg, self.preset.ema_rampup),
         )
         if self.augment.update_due:
             if self.ddp.world > 1:
@@ -408,10 +458,45 @@ class _Trainer:
             stats["ada_rt"] = torch.tensor(r_t)
         return {k: float(v) for k, v in stats.items()}
 
+    # ---------------------------------------------------------------- collapse
+    @torch.no_grad()
+    def check_collapse(self) -> None:
+        """Score G_ema's pixel diversity on fixed samples; after ``collapse_patience``
+        collapsed snapshots in a row, set ``stopped_early`` (the loop then ends)."""
+        spec, data = self.info.spec, self.data
+        g = torch.Generator().manual_seed(self.opts.seed + 104729)
+        z = torch.randn(COLLAPSE_SAMPLES, self.G.z_dim, generator=g).to(self.device)
+        index = torch.linspace(0, len(data) - 1, COLLAPSE_SAMPLES).round().long()
+        real_images, real_labels = data.images[index], data.labels[index]
+        cond = spec.generator_condition(real_labels.to(self.device), torch.float32)
+        images, masks = spec.split_generated(self.G_ema(z, cond, noise_mode="const").float())
+        diversity = pixel_diversity(
+            None if images is None else images.cpu(),
+            None if masks is None else masks.cpu(),
+            None if images is None else real_images,
+            None if masks is None else real_labels,
+            spec.num_classes,
+        )
+        self.diversity_log.append({"kimg": self.nimg / 1000, "pixel_diversity": diversity})
+        patience = self.preset.collapse_patience
+        recent = self.diversity_log[-patience:] if patience else []
+        if (
+            patience
+            and len(recent) == patience
+            and all(collapsed(r["pixel_diversity"]) for r in recent)
+        ):
+            values = ", ".join(f"{r['pixel_diversity']:.2f}" for r in recent)
+            self.stopped_early = (
+                f"stopped at {self.nimg / 1000:.2f} kimg: the last {patience} snapshots collapsed "
+                f"(pixel diversity {values} of real slices); earlier snapshots are kept and the "
+                "best usable one is chosen"
+            )
+
     # ---------------------------------------------------------------- artifacts
     def snapshot(self) -> None:
         if not self.ddp.is_main:
             return
+        self.check_collapse()
         _save_grid(
             grid_path(self.out, self.nimg),
             self.G_ema,
@@ -444,12 +529,13 @@ class _Trainer:
         next_tick = (self.nimg // tick_every + 1) * tick_every
         acc: dict[str, list[float]] = {}
         tick_start, tick_nimg = time.perf_counter(), self.nimg
-        while self.nimg < target_nimg:
+        while self.nimg < target_nimg and not self.stopped_early:
             t0 = time.perf_counter()
             for k, v in self._step().items():
                 acc.setdefault(k, []).append(v)
             self.elapsed += time.perf_counter() - t0
-            if self.nimg >= next_tick or self.nimg >= target_nimg:
+            # a row before every snapshot too: a run that stops there has its last tick logged
+            if self.nimg >= min(next_tick, next_snapshot, target_nimg):
                 now = time.perf_counter()
                 row = {
                     "nimg": self.nimg,
@@ -461,7 +547,7 @@ class _Trainer:
                     "elapsed_s": round(self.elapsed, 2),
                 }
                 acc, tick_start, tick_nimg = {}, now, self.nimg
-                next_tick += tick_every
+                next_tick = (self.nimg // tick_every + 1) * tick_every
                 warning = health_warning(row)
                 if warning:
                     row["warning"] = warning
@@ -469,6 +555,11 @@ class _Trainer:
             if self.nimg >= next_snapshot or self.nimg >= target_nimg:
                 self.snapshot()
                 next_snapshot += snapshot_every
+                if self.ddp.world > 1:  # every rank stops together
+                    flag = torch.tensor([float(self.stopped_early is not None)], device=self.device)
+                    dist.broadcast(flag, src=0)
+                    if flag.item() and self.stopped_early is None:
+                        self.stopped_early = "stopped by rank 0 (collapse)"
 
 
 def _setup(opts: TrainOptions) -> _Trainer:
@@ -502,6 +593,12 @@ def _setup(opts: TrainOptions) -> _Trainer:
                 raise SynthaugError(
                     f"{out}: was trained with {field}={getattr(previous, field)!r}, not {getattr(info, field)!r}"
                 )
+        started_with = previous.gan_preset()
+        if opts.settings and with_settings(started_with, opts.settings) != started_with:
+            raise SynthaugError(
+                f"{out}: --set {', '.join(f'{k}={v}' for k, v in opts.settings.items())} differs "
+                "from the preset this run started with; settings are fixed when a run starts"
+            )
         info.preset = previous.preset  # the run's hyper-parameters stay those it started with
         info.world_size = previous.world_size
     trainer = _Trainer(opts, info.gan_preset(), info, data, device, ddp)
@@ -559,7 +656,12 @@ def train(opts: TrainOptions) -> Path:
         "img_per_s": round(trainer.nimg / max(trainer.elapsed, 1e-9), 2),
         "last_snapshot": trainer.last_snapshot,
         "world_size": ddp.world,
-        "warnings": [r["warning"] for r in read_metrics(out) if "warning" in r][:20]
+        "snapshot_diversity": trainer.diversity_log,
+        "stopped_early": trainer.stopped_early,
+        "warnings": (
+            ([trainer.stopped_early] if trainer.stopped_early else [])
+            + [r["warning"] for r in read_metrics(out) if "warning" in r][:20]
+        )
         if ddp.is_main
         else [],
     }

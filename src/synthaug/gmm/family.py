@@ -26,6 +26,7 @@ from synthaug.generator import (
     TrainingHealth,
     TrainRequest,
     run_family,
+    with_settings,
 )
 from synthaug.gmm.paint import ClassStats, fit_class_stats, paint
 from synthaug.gmm.presets import GmmPreset, gmm_preset
@@ -131,7 +132,8 @@ class GmmFamily:
             self._check_same(out, request)
             return out  # fitting is deterministic: a finished run is the answer
         started = time.perf_counter()
-        preset, store = gmm_preset(request.preset), SliceStore(request.store)
+        preset = with_settings(gmm_preset(request.preset), request.settings)
+        store = SliceStore(request.store)
         patients = store.split(request.fold).train
         info = _run_info(request, preset, store, patients)
         out.mkdir(parents=True, exist_ok=True)

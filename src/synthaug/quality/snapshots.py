@@ -37,6 +37,11 @@ import torch.nn.functional as F
 
 from synthaug.atomic import write_json
 from synthaug.data.store import SliceStore
+from synthaug.diversity import (
+    PIXEL_COLLAPSE_DIVERSITY,
+    mean_pairwise_distance,
+    pixel_diversity,
+)
 from synthaug.errors import SynthaugError
 from synthaug.generator import Outputs, Sampler, Snapshot
 from synthaug.progress import track
@@ -45,7 +50,8 @@ from synthaug.quality.memorisation import copying, labelled, memorisation, pair_
 from synthaug.quality.metrics import fid, kid, precision_recall
 
 # A snapshot is called collapsed when its samples spread less than this fraction of what
-# held-out real slices spread in the same feature space, or cover almost none of the reals.
+# held-out real slices spread in the same feature space or in pixel space
+# (``synthaug.diversity``), or off the data when they cover almost none of the reals.
 MAX_MEMORISATION = 10000  # training slices searched for each sample's nearest neighbour
 COLLAPSE_DIVERSITY = 0.25
 COLLAPSE_RECALL = 0.05
@@ -77,20 +83,6 @@ class MaskLayoutExtractor:
 
     def describe(self) -> dict:
         return {"extractor": self.name, "dim": self.dim, "levels": list(self.levels)}
-
-
-def mean_pairwise_distance(features: np.ndarray, max_rows: int = 1000, seed: int = 0) -> float:
-    """Mean Euclidean distance between distinct rows of ``features`` [N, d] (a subsample of at
-    most ``max_rows`` rows): how spread out a set is. A collapsed generator scores near 0."""
-    x = np.asarray(features, dtype=np.float64)
-    if len(x) > max_rows:
-        x = x[np.random.default_rng(seed).choice(len(x), max_rows, replace=False)]
-    if len(x) < 2:
-        return 0.0
-    sq = np.einsum("ij,ij->i", x, x)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
-    n = len(x)
-    return float(np.sqrt(d2).sum() / (n * (n - 1)))
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, held_out_spread: float) -> dict:
@@ -168,6 +160,14 @@ class SnapshotReference:
         # A painter paints validation masks, spread over the validation set.
         idx = np.round(np.linspace(0, len(val_y) - 1, self.samples)).astype(np.int64)
         self.condition_masks = val_y[idx].astype(np.int64)
+        # Pixel-space collapse is judged against as many distinct validation slices as samples
+        # (more samples than slices would repeat masks, and a painter painting one mask twice
+        # is not a collapse).
+        self.pixel_rows = np.unique(idx, return_index=True)[1]
+        self.pixel_reference = (
+            val_x[idx][self.pixel_rows] if outputs.images else None,
+            val_y[idx][self.pixel_rows] if outputs.masks else None,
+        )
         self.validation_patients = split.val
         self.outputs, self.num_classes = outputs, store.num_classes
         self._features(outputs, store, fold, cache_dir, encoder_config, (val_x, val_y), (
@@ -224,6 +224,8 @@ class SnapshotReference:
         """``{"failure": "collapsed" | "copying" | "off the data" | None, "collapsed": unusable}``
         of a row of metrics per space (collapse wins, then copying)."""
         reasons = [f for f in (failure(row.get(s), self.baseline[s]) for s in self.spaces) if f]
+        if row.get("pixel_diversity", np.inf) < PIXEL_COLLAPSE_DIVERSITY:
+            reasons.append("collapsed")
         if copying(row.get("memorisation")):
             reasons.append("copying")
         worst = next((r for r in ("collapsed", "copying", "off the data") if r in reasons), None)
@@ -245,6 +247,13 @@ class SnapshotReference:
         )
         if memo is not None:
             row["memorisation"] = {k: v for k, v in memo.items() if k != "closest"}
+        rows = self.pixel_rows
+        row["pixel_diversity"] = pixel_diversity(
+            images[rows] if self.outputs.images else None,
+            masks[rows] if self.outputs.masks else None,
+            *self.pixel_reference,
+            self.num_classes,
+        )
         if self.segmenter is not None and images is not None and masks is not None:
             row["consistency"] = self.consistency(images, masks)
         row.update(self.judge(row))
@@ -295,6 +304,7 @@ def _verdict(rows: list[dict], outputs: Outputs, spaces: list[str]) -> dict:
         + ", ".join(
             f"{s} diversity {r[s]['diversity']:.2f} recall {r[s]['recall']:.2f}" for s in spaces
         )
+        + (f", pixel diversity {r['pixel_diversity']:.2f}" if "pixel_diversity" in r else "")
         for r in rows
         if r["collapsed"]
     ]
@@ -346,7 +356,7 @@ def score_snapshots(
         "encoder": None if encoder_config is None else repr(encoder_config),
         "max_memorisation": MAX_MEMORISATION,
         "k": K_NEIGHBOURS,
-        "version": 4,  # 4: validation reference, memorisation
+        "version": 5,  # 4: validation reference, memorisation; 5: pixel diversity
     }
     previous = read_snapshot_scores(out)
     reuse = {}
@@ -356,8 +366,7 @@ def score_snapshots(
     rows = []
     for snap in track(snapshots, f"quality {variant} snapshots"):
         rows.append(reuse.get(snap.name) or _score_one(snap, load(snap), ref, seed))
-        if "failure" not in rows[-1]:  # scored before failures had reasons
-            rows[-1].update(ref.judge(rows[-1]))
+        rows[-1].update(ref.judge(rows[-1]))  # reused rows too: judged by today's thresholds
     split = store.split(fold)
     result = {
         "run": str(out.parent),
@@ -421,6 +430,7 @@ def format_snapshot_quality(result: dict) -> str:
         flag = f"  {snapshot_failure(row)}" if row["collapsed"] else ""
         mark = " *" if row["snapshot"] == result["best"]["snapshot"] else ""
         cons = f" consistency {row['consistency']:.2f}" if "consistency" in row else ""
+        cons += f" pixel div {row['pixel_diversity']:.2f}" if "pixel_diversity" in row else ""
         memo = row.get("memorisation")
         close = f" too close {memo['too_close']:.2f}" if memo else ""
         lines.append(f"{row['nimg'] / 1000:8.2f}k  {cells(row)}{cons}{close}{mark}{flag}")

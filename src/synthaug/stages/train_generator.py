@@ -109,14 +109,15 @@ def chosen_snapshot(run: Path | str, named: Path | str | None = None) -> Path | 
 
 
 def is_trained(run: Path | str, kimg: float) -> bool:
-    """Whether a training call ended at ``kimg`` thousand images or beyond."""
+    """Whether a training call ended at ``kimg`` thousand images or beyond, or stopped early
+    on its own (a sustained collapse: training on would not help)."""
     run = Path(run)
     try:
         fam = family_of(run)
     except SynthaugError:  # nothing trained there yet
         return False
     health = fam.health(run)
-    return health is not None and health.nimg >= kimg * 1000
+    return health is not None and (health.nimg >= kimg * 1000 or bool(health.stopped_early))
 
 
 def is_scored(run: Path | str) -> bool:

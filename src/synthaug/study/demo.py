@@ -18,6 +18,7 @@ import yaml
 from synthaug.atomic import atomic_file
 from synthaug.data.options import PrepareOptions
 from synthaug.data.phantom import make_phantom
+from synthaug.errors import SynthaugError
 from synthaug.progress import console
 from synthaug.stages.prepare import prepare_dataset
 from synthaug.study.config import StudyConfig, design_warnings, parse_study
@@ -28,8 +29,11 @@ from synthaug.study.runner import add_timing, run_study
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is; ``FULL`` targets about 20 minutes on 2 CPU cores."""
+    """How big the demo is: ``FULL`` (budget "cpu") targets about 20 minutes on 2 CPU cores,
+    ``QUALITY`` (budget "quality") trains every generator to its quality targets, ``QUICK``
+    is a one-minute check of the pipeline."""
 
+    name: str
     patients: int
     resolution: int
     prepare_folds: int
@@ -47,6 +51,7 @@ class DemoSize:
 DIFFUSION_DEMO_KIMG = 6.0  # ~3 single-thread minutes of the cpu-tiny painter (docs/generators.md)
 
 FULL = DemoSize(
+    name="cpu",
     patients=24,
     resolution=64,
     prepare_folds=5,
@@ -71,6 +76,7 @@ FULL = DemoSize(
     diffusion_kimg=DIFFUSION_DEMO_KIMG,
 )
 QUICK = DemoSize(
+    name="quick",
     patients=6,
     resolution=32,
     prepare_folds=3,
@@ -87,7 +93,53 @@ QUICK = DemoSize(
     diffusion_preset="cpu-micro",
     diffusion_kimg=0.08,
 )  # fmt: skip
+# Each generator trained to where the time-to-quality curves (docs/time_to_quality.md,
+# tissue fold 0, cpu-tiny) show it at its targets, with a margin: in-domain FID within 3x of
+# real, precision and recall at least half of real, painters' consistency at least 0.9 of
+# the ceiling -- or to its best where it never gets there (the joint StyleGAN2 becomes
+# usable on tissue at ~60 kimg and still misses FID and recall; the mask StyleGAN2 is best
+# near 19 kimg and drifts off after). Same data, presets and study as the CPU demo; only
+# training lengths differ. Estimated from the measured training rates at about 2-2.5 hours on
+# 2 cores, most of it the joint runs (README); minutes on a GPU.
+QUALITY = DemoSize(
+    name="quality",
+    patients=FULL.patients,
+    resolution=FULL.resolution,
+    prepare_folds=FULL.prepare_folds,
+    study_folds=FULL.study_folds,
+    n_levels=FULL.n_levels,
+    gan_preset=FULL.gan_preset,
+    gan_kimg={"joint": 60.0, "mask": 20.0, "conditional": 8.0},
+    seg_preset=FULL.seg_preset,
+    seg_max_steps=None,
+    sources=FULL.sources,
+    diffusion_preset=FULL.diffusion_preset,
+    diffusion_kimg=27.0,
+)
+BUDGETS = {size.name: size for size in (FULL, QUALITY, QUICK)}
 TASKS = ("tissue", "lesion")
+
+
+def default_budget() -> str:
+    """ "quality" where a CUDA GPU is present (its runs take minutes), else "cpu"."""
+    import torch
+
+    return "quality" if torch.cuda.is_available() else "cpu"
+
+
+def demo_size(budget: str | None = None, quick: bool = False) -> DemoSize:
+    """The demo's size for a budget name (None: ``default_budget()``); ``quick`` wins."""
+    if quick:
+        if budget not in (None, "quick"):
+            raise SynthaugError(f"--quick and --budget {budget}: choose one")
+        return QUICK
+    name = budget or default_budget()
+    try:
+        return BUDGETS[name]
+    except KeyError:
+        raise SynthaugError(
+            f"--budget: unknown budget {name!r}; choose one of {', '.join(BUDGETS)}"
+        ) from None
 
 
 def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list[dict]:
@@ -107,10 +159,10 @@ def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list
     return datasets
 
 
-def demo_study(datasets: list[dict], size: DemoSize, quick: bool, seed: int) -> dict:
+def demo_study(datasets: list[dict], size: DemoSize, seed: int) -> dict:
     """The demo's study config (as written to study.yaml)."""
     return {
-        "name": "demo-quick" if quick else "demo",
+        "name": "demo" if size is FULL else f"demo-{size.name}",
         "datasets": datasets,
         "sources": size.sources,
         "n_levels": size.n_levels,
@@ -147,13 +199,22 @@ def demo_study(datasets: list[dict], size: DemoSize, quick: bool, seed: int) -> 
 
 
 def run_demo(
-    out: Path | str = "runs/demo", quick: bool = False, workers: int = 2, seed: int = 0
+    out: Path | str = "runs/demo",
+    quick: bool = False,
+    workers: int = 2,
+    seed: int = 0,
+    budget: str | None = None,
 ) -> Path:
-    """Run (or resume) the demo under ``out``; returns the report's index.html."""
-    size = QUICK if quick else FULL
+    """Run (or resume) the demo under ``out``; returns the report's index.html.
+
+    ``budget``: "cpu" (~20 minutes on 2 cores), "quality" (generators trained to their
+    targets) or None (quality on a GPU, else cpu); ``quick``: the one-minute version."""
+    size = demo_size(budget, quick)
     out = Path(out)
+    _refuse_other_budget(out, size)
     t0 = time.perf_counter()
-    raw = demo_study(prepare_phantoms(out, size, seed, workers), size, quick, seed)
+    console.print(f"demo: budget {size.name}")
+    raw = demo_study(prepare_phantoms(out, size, seed, workers), size, seed)
     config = parse_study(raw)
     data_seconds = time.perf_counter() - t0
     with atomic_file(out / "study.yaml", "w") as handle:
@@ -173,6 +234,18 @@ def run_demo(
         console.print(f"demo: {line}")
     console.print(f"demo: finished in {time.perf_counter() - t0:.0f} s; report: {report.resolve()}")
     return report
+
+
+def _refuse_other_budget(out: Path, size: DemoSize) -> None:
+    """A demo folder holds one budget: resuming it with another would mix their runs."""
+    path = out / "study.yaml"
+    if not path.is_file():
+        return
+    name = (yaml.safe_load(path.read_text()) or {}).get("name")
+    if name and name != demo_study([], size, 0)["name"]:
+        raise SynthaugError(
+            f"{out}: holds the {name!r} demo; choose another --out for budget {size.name!r}"
+        )
 
 
 def consistency_summary(layout: StudyLayout, config: StudyConfig) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,19 +101,10 @@ QUICK = DemoSize(
 # near 19 kimg and drifts off after). Same data, presets and study as the CPU demo; only
 # training lengths differ. Estimated from the measured training rates at about 2-2.5 hours on
 # 2 cores, most of it the joint runs (README); minutes on a GPU.
-QUALITY = DemoSize(
+QUALITY = replace(
+    FULL,
     name="quality",
-    patients=FULL.patients,
-    resolution=FULL.resolution,
-    prepare_folds=FULL.prepare_folds,
-    study_folds=FULL.study_folds,
-    n_levels=FULL.n_levels,
-    gan_preset=FULL.gan_preset,
     gan_kimg={"joint": 60.0, "mask": 20.0, "conditional": 8.0},
-    seg_preset=FULL.seg_preset,
-    seg_max_steps=None,
-    sources=FULL.sources,
-    diffusion_preset=FULL.diffusion_preset,
     diffusion_kimg=27.0,
 )
 BUDGETS = {size.name: size for size in (FULL, QUALITY, QUICK)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("SYNTHAUG_QUIET", "1")
 
-from synthaug.study.demo import run_demo  # noqa: E402
+from synthaug.demo import run_demo  # noqa: E402
 
 
 def main() -> None:

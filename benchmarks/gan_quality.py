@@ -39,7 +39,7 @@ os.environ.setdefault("SYNTHAUG_QUIET", "1")
 import numpy as np  # noqa: E402
 
 from synthaug.data.options import PrepareOptions  # noqa: E402
-from synthaug.study.demo import FULL  # noqa: E402
+from synthaug.demo import FULL  # noqa: E402
 
 NEAR_IDENTICAL = 0.1
 GRID = 16

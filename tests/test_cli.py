@@ -183,8 +183,8 @@ def test_phantom_command_writes_a_dataset(run_cli, tmp_path):
 
 @pytest.mark.slow
 def test_demo_quick_runs_the_whole_study_and_resumes(run_cli, tmp_path):
-    from synthaug.study.demo import QUICK
-    from synthaug.study.runner import read_results
+    from synthaug.demo import QUICK
+    from synthaug.study.records import read_results
 
     out = tmp_path / "run"
     result = run_cli("demo", "--quick", "--out", out)

@@ -571,8 +571,8 @@ def stats(
     ] = False,
 ) -> None:
     """Per-dataset comparisons with n = 0 (Wilcoxon, corrected t, Bayesian), Friedman, power."""
-    from synthaug.study.runner import analyse_results
-    from synthaug.study.verdict import format_statistics
+    from synthaug.report.verdict import format_statistics
+    from synthaug.study.records import analyse_results
 
     result = analyse_results(results, design, alpha, rope)
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_statistics(result))
@@ -584,7 +584,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Report folder (index.html, report.md, figures).")],
 ) -> None:
     """Write the HTML + Markdown report: Dice vs n, CD diagram, gains/harms, samples, timings."""
-    from synthaug.study.report import make_report
+    from synthaug.report.html import make_report
 
     path = make_report(results, out)
     console.print(f"report: {path.resolve()}")
@@ -610,7 +610,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """The main job on the embedded phantom: phantom → prepare → GANs → generate → U-Nets → stats → report."""
-    from synthaug.study.demo import run_demo
+    from synthaug.demo import run_demo
 
     run_demo(out, quick=quick, workers=workers, seed=seed, budget=budget)
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from synthaug.study.analysis import analyse, design_floors
+from synthaug.report.verdict import format_statistics, verdict
+from synthaug.stats.analysis import analyse, design_floors
 from synthaug.study.config import design_warnings, parse_study
 from synthaug.study.dry_run import describe_plan
-from synthaug.study.verdict import format_statistics, verdict
 
 
 def _table(

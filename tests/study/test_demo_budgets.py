@@ -7,8 +7,8 @@ import pytest
 import torch
 import yaml
 
+from synthaug.demo import FULL, QUALITY, QUICK, demo_size, demo_study, run_demo
 from synthaug.errors import SynthaugError
-from synthaug.study.demo import FULL, QUALITY, QUICK, demo_size, demo_study, run_demo
 
 
 def test_budget_names_and_the_default_follows_the_hardware(monkeypatch):

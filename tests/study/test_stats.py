@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from synthaug.study.cd_diagram import plot_cd_diagram
-from synthaug.study.stats import (
+from synthaug.report.cd_diagram import plot_cd_diagram
+from synthaug.stats.core import (
     StatsError,
     critical_difference,
     expand_baseline,

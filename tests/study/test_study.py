@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from synthaug.errors import SynthaugError
+from synthaug.report.html import make_report
 from synthaug.stages.sources import GeneratorRef
 from synthaug.study.config import load_study, parse_study
 from synthaug.study.layout import StudyLayout
-from synthaug.study.report import make_report
-from synthaug.study.runner import read_results, run_study
+from synthaug.study.records import read_results
+from synthaug.study.runner import run_study
 
 FILTERED = "real-mask-conditional[consistency>=0]"  # the filter's wiring; its logic: tests/gan
 OUTCOME_COLUMNS = [

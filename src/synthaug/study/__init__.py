@@ -1,1 +1,1 @@
-"""Study statistics: summaries, Friedman/Nemenyi with CD diagrams, Wilcoxon vs real-only."""
+"""Study orchestration: the config, the grid of jobs, executors (local, Ray), one folder layout."""

@@ -38,7 +38,7 @@ from synthaug.gan.presets import GAN_PRESETS
 from synthaug.gmm.presets import GMM_PRESETS
 from synthaug.seg.presets import SEG_PRESETS
 from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
-from synthaug.study.analysis import DESIGNS, design_floors
+from synthaug.stats.analysis import DESIGNS, design_floors
 
 
 @dataclass(frozen=True)

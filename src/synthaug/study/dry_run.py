@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from synthaug.seg.presets import seg_preset
-from synthaug.study.analysis import design_floors
+from synthaug.stats.analysis import design_floors
+from synthaug.stats.core import friedman_floor, wilcoxon_floor
 from synthaug.study.config import StudyConfig, design_warnings
 from synthaug.study.grid import GeneratorJob, Plan, QualityJob, SegJob, plan_study
-from synthaug.study.stats import friedman_floor, wilcoxon_floor
 
 # Measured on the 2-core development machine with the study's executor (two one-thread
 # workers side by side), demo and demo --quick of 2026-11-30: StyleGAN2 training images per

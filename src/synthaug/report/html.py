@@ -17,17 +17,17 @@ from synthaug import __version__  # noqa: E402
 from synthaug.atomic import atomic_file, write_json  # noqa: E402
 from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
-from synthaug.study.analysis import analyse  # noqa: E402
-from synthaug.study.config import StatsSettings, StudyConfig  # noqa: E402
-from synthaug.study.layout import StudyLayout  # noqa: E402
-from synthaug.study.quality_report import (  # noqa: E402
+from synthaug.report.quality import (  # noqa: E402
     closest_pairs_grids,
     gan_health_table,
     plot_fid_over_training,
     synthetic_quality_table,
 )
-from synthaug.study.runner import read_results, read_study  # noqa: E402
-from synthaug.study.stats_report import Section, statistics_sections  # noqa: E402
+from synthaug.report.statistics import Section, statistics_sections  # noqa: E402
+from synthaug.stats.analysis import analyse  # noqa: E402
+from synthaug.study.config import StatsSettings, StudyConfig  # noqa: E402
+from synthaug.study.layout import StudyLayout  # noqa: E402
+from synthaug.study.records import read_results, read_study  # noqa: E402
 from synthaug.viz import pair_grid, save_png  # noqa: E402
 
 SAMPLE_SLICES = 8

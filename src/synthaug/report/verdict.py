@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from synthaug.study.analysis import DESIGN_NOTE, StudyStatistics
+from synthaug.stats.analysis import DESIGN_NOTE, StudyStatistics
 
 
 def _fmt(value: float, digits: int = 3) -> str:

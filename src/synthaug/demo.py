@@ -20,10 +20,10 @@ from synthaug.data.options import PrepareOptions
 from synthaug.data.phantom import make_phantom
 from synthaug.errors import SynthaugError
 from synthaug.progress import console
+from synthaug.report.html import make_report
 from synthaug.stages.prepare import prepare_dataset
 from synthaug.study.config import StudyConfig, design_warnings, parse_study
 from synthaug.study.layout import StudyLayout
-from synthaug.study.report import make_report
 from synthaug.study.runner import add_timing, run_study
 
 

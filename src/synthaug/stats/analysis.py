@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthaug.study.stats import (
+from synthaug.stats.core import (
     BASELINE_SOURCE,
     FriedmanResult,
     StatsError,

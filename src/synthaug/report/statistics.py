@@ -10,9 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from synthaug.study.analysis import DESIGN_NOTE, StudyStatistics
-from synthaug.study.cd_diagram import plot_cd_diagram
-from synthaug.study.verdict import verdict
+from synthaug.report.cd_diagram import plot_cd_diagram
+from synthaug.report.verdict import verdict
+from synthaug.stats.analysis import DESIGN_NOTE, StudyStatistics
 from synthaug.viz import save_figure
 
 Section = tuple[str, "pd.DataFrame | str | list[str] | None", "list[tuple[str, str]] | None"]

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from synthaug.atomic import atomic_file
-from synthaug.study.stats import nemenyi_cliques
+from synthaug.stats.core import nemenyi_cliques
 
 _LABEL_STEP = 0.22  # inches between label rows
 _CLIQUE_STEP = 0.12  # inches between clique-bar rows

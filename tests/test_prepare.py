@@ -307,6 +307,29 @@ def test_foreground_crop_fills_the_field_of_view(tiny_msd, tmp_path):
     assert not (np.asarray(uncropped.images) > -1.0).any(axis=(0, 1, 3)).all()
 
 
+def test_foreground_crop_box_does_not_depend_on_the_labels():
+    """The crop box comes from image intensities alone: a label outside the image content
+    (here one labelled voxel in the background corner) must not widen the test image's crop."""
+    from synthaug.data.preprocess import BACKGROUND_VALUE, _crop
+
+    img = np.full((4, 10, 12, 2), BACKGROUND_VALUE, dtype=np.float32)  # [S, H, W, C]
+    img[1:3, 3:7, 4:9, 0] = 0.5  # image content: slices 1-2, rows 3-6, columns 4-8
+    lab = np.zeros((4, 10, 12), dtype=np.uint8)
+    lab[1:3, 4:6, 5:7] = 1  # inside the content
+    stray = lab.copy()
+    stray[3, 0, 11] = 2  # labelled, but where the image is pure background
+    positions = np.arange(4)
+    opts = PrepareOptions(crop="foreground")
+
+    img_a, lab_a, pos_a = _crop(img, lab, positions, opts)
+    img_b, lab_b, pos_b = _crop(img, stray, positions, opts)
+    assert img_a.shape == img_b.shape == (2, 4, 5, 2)
+    np.testing.assert_array_equal(img_a, img_b)
+    np.testing.assert_array_equal(pos_a, pos_b)
+    np.testing.assert_array_equal(pos_a, [1, 2])
+    np.testing.assert_array_equal(lab_a, lab_b)  # the stray voxel is cut away with the rim
+
+
 @pytest.mark.parametrize("workers", [2])
 def test_parallel_workers_give_the_same_store(tiny_msd, tiny_store, tmp_path, workers):
     store = prepare(tiny_msd, tmp_path / "s", exact_options(workers=workers))

@@ -95,6 +95,14 @@ def prepare(
     axis: Annotated[str, typer.Option(help="Slicing axis: axial, coronal or sagittal.")] = "axial",
     folds: Annotated[int, typer.Option(help="Patient-level folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            help="Repeat the k-fold split R times with other seeds (repeated k-fold "
+            "cross-validation: R × folds splits, repeat 0 the plain split of --seed); the "
+            "analysis then uses the Bouckaert–Frank correction."
+        ),
+    ] = 1,
     val_fraction: Annotated[
         float, typer.Option(help="Fraction of non-test patients held out for validation.")
     ] = 0.2,
@@ -145,6 +153,7 @@ def prepare(
         axis=axis,
         folds=folds,
         seed=seed,
+        repeats=repeats,
         val_fraction=val_fraction,
         normalization=[m.strip() for m in normalization.split(",")],
         ct_window=_parse_pair(ct_window, "ct_window"),
@@ -160,9 +169,14 @@ def prepare(
     )
     t0 = time.perf_counter()
     s = prepare_dataset(dataset, out, opts, overwrite=overwrite).summary
+    splits = (
+        f"{s['folds']} folds ({s['folds_per_repeat']} folds × {s['repeats']} repeats)"
+        if s["repeats"] > 1
+        else f"{s['folds']} folds"
+    )
     console.print(
         f"prepare: {s['patients']} patients, {s['slices']} slices of {s['resolution']}×{s['resolution']}, "
-        f"channels {s['modalities']}, labels {s['labels']}, {s['folds']} folds → {out} "
+        f"channels {s['modalities']}, labels {s['labels']}, {splits} → {out} "
         f"({time.perf_counter() - t0:.1f} s)"
     )
 
@@ -485,7 +499,19 @@ def train_seg_cmd(
         str, typer.Option(help="U-Net preset: cpu-micro, cpu-tiny, cpu-small, gpu-256.")
     ] = "cpu-tiny",
     max_steps: Annotated[
-        int | None, typer.Option(help="Override the preset's step budget.")
+        int | None,
+        typer.Option(
+            help="Override the preset's step cap (a safety net: early stopping on the real "
+            "validation patients should end training; a run whose best model is at the cap is "
+            "flagged capped)."
+        ),
+    ] = None,
+    synthetic_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Draw this share of every minibatch from the synthetic slices (default: "
+            "uniform over all slices), so real slices are seen as often as without them."
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an unfinished run in --out.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -505,12 +531,20 @@ def train_seg_cmd(
             device=device,
             resume=resume,
             max_steps=max_steps,
+            synthetic_fraction=synthetic_fraction,
         )
     )
+    stopped = r.results.get("stopped_by", "")
     console.print(
         f"train-seg: mean foreground Dice on {r.test_patients} real test patients "
-        f"= {r.test_mean_dice:.4f} (best step {r.best_step}) → {r.out / 'results.json'}"
+        f"= {r.test_mean_dice:.3f} (best step {r.best_step} of {r.results['steps']}, "
+        f"ended by {stopped}) → {r.out / 'results.json'}"
     )
+    if r.results.get("capped"):
+        console.print(
+            "train-seg: warning: the best model is at the step cap: validation Dice may still "
+            "be rising. Raise --max-steps; a study draws no gain or harm from such a cell."
+        )
 
 
 @app.command()
@@ -564,17 +598,36 @@ def stats(
     alpha: Annotated[float | None, typer.Option(help="Significance level.")] = None,
     rope: Annotated[
         float | None,
-        typer.Option(help="Practical equivalence: ± mean foreground Dice (default 0.01)."),
+        typer.Option(help="Practical equivalence: ± the metric's units (default 0.01 Dice)."),
+    ] = None,
+    primary: Annotated[
+        str | None,
+        typer.Option(
+            help="The test that decides: corrected-t (Nadeau-Bengio / Bouckaert-Frank, Holm "
+            "over all comparisons) or bayes (Bayesian correlated t-test, P >= 0.95); default: "
+            "the study's."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="dice, slice_dice, hd95 or nsd; default: the study's.")
+    ] = None,
+    class_name: Annotated[
+        str | None,
+        typer.Option("--class", help="A class name, or mean (mean over foreground classes)."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole analysis as JSON.")
     ] = False,
 ) -> None:
-    """Per-dataset comparisons with n = 0 (Wilcoxon, corrected t, Bayesian), Friedman, power."""
+    """Each n against real-only (corrected t primary, Bayesian, Wilcoxon as sensitivity),
+    Friedman, sources against each other, power."""
     from synthaug.report.verdict import format_statistics
     from synthaug.study.records import analyse_results
 
-    result = analyse_results(results, design, alpha, rope)
+    result = analyse_results(
+        results, design=design, alpha=alpha, rope=rope, primary=primary, metric=metric,
+        class_name=class_name,
+    )  # fmt: skip
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_statistics(result))
 
 

@@ -215,7 +215,7 @@ def test_evaluate_quality_end_to_end(toy) -> None:
     assert base["n"] == len(store.arrays(store.split(0).val)[0])
     assert base["joint"]["fid"] < report["joint"]["fid"]  # real data beat noisy data
     cons = report["consistency"]
-    assert 0 <= cons["synthetic"]["mean"] <= cons["real_test"]["mean"] <= 1
+    assert 0 <= cons["synthetic"]["mean"] <= cons["real_val"]["mean"] <= 1
     assert set(cons["synthetic"]["per_class"]) == {"disc", "square"}
     assert report["labels"]["class_frequency"]["total_variation"] < 0.1
     assert report["features"]["joint"]["channels"] == [0, 1]

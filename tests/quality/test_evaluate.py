@@ -1,14 +1,24 @@
-"""evaluate_quality: the real sets' features computed once for several synthetic sets."""
+"""evaluate_quality: the real sets' features computed once for several synthetic sets; the
+consistency ceiling measured on validation patients (never test ones)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from synthaug.quality.evaluate import evaluate_quality
+from synthaug.quality.consistency import consistency_class_dice, summarise_consistency
+from synthaug.quality.evaluate import (
+    _consistency,
+    consistency_ceiling,
+    evaluate_quality,
+    format_quality,
+)
 from synthaug.quality.features import DomainEncoderConfig
+from tests.helpers.toy import CLASS_MEANS
 
 FAST_ENCODER = DomainEncoderConfig(widths=(8, 16, 32), steps=30)
 
@@ -66,3 +76,69 @@ def test_a_dataset_in_any_layout_is_prepared_like_the_store(tiny_msd, tiny_store
     np.testing.assert_array_equal(labels, real_y)
     first, _ = synthetic_arrays(tiny_msd, tiny_store, limit=1)
     assert len(first) == tiny_store.slice_counts()[0]
+
+
+class _NearestMean(torch.nn.Module):
+    """Logits = minus the squared distance of each pixel to the toy's class means."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = torch.as_tensor(CLASS_MEANS)[None, :, :, None, None]  # [1, K, C, 1, 1]
+        return -((x[:, None] - means) ** 2).sum(dim=2)
+
+
+def test_consistency_ceiling_is_measured_on_validation_patients(toy_store, monkeypatch):
+    """The ceiling asks the store for the fold's validation patients only — never test ones."""
+    split = toy_store.split(0)
+    model = _NearestMean()
+    syn_x, syn_y = toy_store.arrays(split.train)
+    val_x, val_y = toy_store.arrays(split.val)
+    expected = summarise_consistency(
+        consistency_class_dice(model, val_x, val_y, toy_store.num_classes), toy_store.label_names
+    )
+    asked: list[list[str]] = []
+    real_arrays = toy_store.arrays
+
+    def arrays(patients: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(list(patients))
+        return real_arrays(patients)
+
+    monkeypatch.setattr(toy_store, "arrays", arrays)
+    out = _consistency(model, toy_store, 0, torch.from_numpy(syn_x), syn_y, "cpu")
+    assert asked == [split.val]
+    assert set(split.test).isdisjoint(p for group in asked for p in group)
+    assert set(out) == {"synthetic", "real_val"}
+    assert out["real_val"]["slices"] == expected["slices"] == len(val_x)
+    assert out["real_val"]["mean"] == pytest.approx(expected["mean"])
+    assert out["real_val"]["mean"] > 0.9  # the nearest-mean model segments the toy well
+
+
+def test_consistency_ceiling_is_none_without_validation_patients(toy_store, monkeypatch):
+    split = toy_store.split(0)
+    no_val = dataclasses.replace(split, val=[])
+    monkeypatch.setattr(toy_store, "split", lambda fold: no_val)
+    asked: list[list[str]] = []
+    monkeypatch.setattr(toy_store, "arrays", lambda patients: asked.append(patients))
+    x, y = toy_store.training_arrays(split.train)
+    out = _consistency(_NearestMean(), toy_store, 0, torch.from_numpy(x), y, "cpu")
+    assert out["real_val"] is None and asked == []  # test patients are not a fallback
+
+
+def test_readers_accept_old_real_test_quality_files():
+    old = {"synthetic": {"mean": 0.5}, "real_test": {"mean": 0.8}}
+    new = {"synthetic": {"mean": 0.5}, "real_val": {"mean": 0.7}}
+    assert consistency_ceiling(old) == {"mean": 0.8}
+    assert consistency_ceiling(new) == {"mean": 0.7}
+    assert consistency_ceiling({**old, **new}) == {"mean": 0.7}  # real_val preferred
+    assert consistency_ceiling(None) is None and consistency_ceiling({"synthetic": {}}) is None
+    result = {
+        "n_synthetic": 4,
+        "reference": "real training slices",
+        "extractor": "domain",
+        "comparable_to_published": False,
+        "modalities": {},
+        "joint": None,
+    }
+    assert "real validation slices 0.700 (ceiling)" in format_quality(
+        {**result, "consistency": new}
+    )
+    assert "real test slices 0.800 (ceiling)" in format_quality({**result, "consistency": old})

@@ -13,7 +13,7 @@ from synthaug.errors import SynthaugError
 from synthaug.seg.evaluate import evaluate_patients, mean_foreground_dice, patient_dice
 from synthaug.seg.network import build_unet
 from synthaug.seg.presets import seg_preset
-from synthaug.seg.train import SegOptions, train_seg
+from synthaug.seg.train import SegOptions, TrainingData, _draw, is_capped, train_seg
 
 
 def test_patient_dice_definition():
@@ -151,3 +151,48 @@ def test_seg_resumes_from_checkpoint(study_store, tmp_path, monkeypatch):
     assert r["steps"] == 80
     assert [h["step"] for h in r["history"]] == [40, 80]
     assert json.loads((out / "results.json").read_text())["steps"] == 80
+
+
+def test_a_run_ended_by_its_step_cap_is_flagged_capped(study_store, tmp_path):
+    base = {"store": str(study_store.path), "fold": 0, "preset": "cpu-micro"}
+    # 40 steps: the first validation (every 40) is the best and sits at the cap.
+    capped = train_seg(SegOptions(**base, out=str(tmp_path / "a"), max_steps=40))
+    assert capped["capped"] and capped["stopped_by"] == "step cap"
+    assert capped["best_step"] == capped["max_steps"] == 40
+    # A generous cap: early stopping (patience 3) ends it, well before the cap.
+    free = train_seg(SegOptions(**base, out=str(tmp_path / "b"), max_steps=4000))
+    assert free["stopped_by"] == "early stopping" and not free["capped"]
+    assert free["steps"] < 4000 and free["steps"] - free["best_step"] >= 3 * 40
+
+
+def test_is_capped_is_about_the_last_validation_window():
+    assert is_capped(best_step=400, max_steps=400, val_every=50)
+    assert not is_capped(best_step=350, max_steps=400, val_every=50)
+
+
+def test_synthetic_fraction_fixes_the_share_of_each_batch():
+    g = torch.Generator().manual_seed(0)
+    real = torch.zeros(50, 1, 4, 4)
+    syn = torch.ones(5, 1, 4, 4)
+    data = TrainingData(real, torch.zeros(50, 4, 4), syn, torch.ones(5, 4, 4))
+    x, y = _draw(data, 16, 0.25, g)
+    assert x.shape[0] == 16 and int(x.flatten(1).amax(1).sum()) == 4  # 4 of 16 synthetic
+    # Uniform draws: the synthetic share follows the pool (5 of 55), not a fixed 25 %.
+    shares = [_draw(data, 16, None, g)[0].flatten(1).amax(1).mean().item() for _ in range(200)]
+    assert np.mean(shares) == pytest.approx(5 / 55, abs=0.03)
+
+
+def test_synthetic_fraction_out_of_range_is_refused(study_store, tmp_path):
+    syn = _synthetic(tmp_path, study_store)
+    with pytest.raises(SynthaugError, match="synthetic-fraction"):
+        train_seg(
+            SegOptions(
+                store=str(study_store.path),
+                fold=0,
+                out=str(tmp_path / "s"),
+                preset="cpu-micro",
+                synthetic=str(syn),
+                n_patients=2,
+                synthetic_fraction=1.5,
+            )  # fmt: skip
+        )

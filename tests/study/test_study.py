@@ -248,7 +248,7 @@ def test_report_files_exist_and_links_resolve(study_store, finished_study, tmp_p
     assert "Verdict" in text and "REAL test patients" in text
     assert "How Dice is computed" in text and "test patients without it" in text
     assert "fid_over_training.png" in links
-    assert "Synthetic data quality" in text and "consistency real test" in text
+    assert "Synthetic data quality" in text and "consistency real val" in text
     assert "Generators over training" in text
 
 
@@ -265,7 +265,7 @@ def test_study_scores_generators_and_synthetic_sets(finished_study):
         q = json.loads((root / "quality" / "toy" / "fold0" / f"{source}.json").read_text())
         assert q["joint"]["fid"] >= 0 and 0 <= q["consistency"]["synthetic"]["mean"] <= 1
         # The reference U-Net is the study's own real-only cell of fold 0.
-        assert q["consistency"]["real_test"]["mean"] > 0
+        assert q["consistency"]["real_val"]["mean"] > 0
 
 
 def test_stats_cli_prints_friedman_and_wilcoxon(finished_study):

@@ -29,6 +29,10 @@ class PrepareOptions:
     group: how cases map to patients, the unit of the folds: "auto" (known naming schemes,
         ``splits.KNOWN_GROUPINGS``), "none" (each case a patient) or a regular expression
         whose first capture group of a case id is its patient.
+    repeats: repeat the k-fold split this many times, each repeat a partition of the patients
+        under another seeded permutation (repeat 0 is the plain k-fold split of ``seed``), for
+        repeated k-fold cross-validation (the analysis then uses the Bouckaert–Frank
+        correction); the store holds ``repeats × folds`` splits, index r·folds + f.
     repair_nonfinite: replace NaN/Inf voxels by the channel's finite minimum instead of failing.
     geometry_tolerance: relative spacing / absolute direction tolerance between image and label.
     """
@@ -49,6 +53,7 @@ class PrepareOptions:
     layout: str = "auto"
     workers: int = 2
     group: str = "auto"
+    repeats: int = 1
 
     def validate(self) -> PrepareOptions:
         if self.resolution < 8 or self.resolution > 2048:
@@ -57,6 +62,8 @@ class PrepareOptions:
             raise SynthaugError(f"axis: {self.axis!r} is not one of {', '.join(AXES)}")
         if self.folds < 2:
             raise SynthaugError(f"folds: need at least 2, got {self.folds}")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise SynthaugError(f"repeats: need a whole number of at least 1, got {self.repeats!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise SynthaugError(f"val_fraction: {self.val_fraction} is outside [0, 1)")
         for method in self.normalization:

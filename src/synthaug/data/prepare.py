@@ -16,7 +16,7 @@ from synthaug.atomic import atomic_dir, write_json
 from synthaug.data.formats import CaseSpec, DatasetSpec, load_dataset
 from synthaug.data.options import PrepareOptions
 from synthaug.data.preprocess import PreparedCase, methods_for, prepare_case
-from synthaug.data.splits import kfold_splits, patient_groups
+from synthaug.data.splits import patient_groups, repeated_kfold_splits
 from synthaug.data.store import METADATA, STORE_FORMAT, STORE_VERSION, SliceStore
 from synthaug.errors import StoreError, SynthaugError
 from synthaug.progress import track
@@ -79,7 +79,11 @@ def prepare(
         raise SynthaugError(
             f"{spec.root}: duplicate case ids {sorted({i for i in ids if ids.count(i) > 1})}"
         )
-    folds = kfold_splits(ids, opts.folds, opts.seed, opts.val_fraction, groups)
+    # Repeat 0 is the plain seeded k-fold split; repeats r > 0 are further k-fold splits
+    # drawn from (seed, r): split index r·folds + f.
+    folds = repeated_kfold_splits(
+        ids, opts.folds, opts.repeats, opts.seed, opts.val_fraction, groups
+    )
     declared = sorted(spec.labels)
     meta = {
         "format": STORE_FORMAT,
@@ -100,7 +104,9 @@ def prepare(
         "num_slices": start,
         "grouping": grouping,
         "patients": patients,
-        "folds": [{"fold": f, **s} for f, s in enumerate(folds)],
+        "repeats": opts.repeats,
+        "folds_per_repeat": opts.folds,
+        "folds": folds,
     }
     with atomic_dir(out, overwrite=overwrite) as tmp:
         np.save(tmp / "images.npy", np.concatenate(images))

@@ -155,9 +155,15 @@ def _pad_center(stack: np.ndarray, size: int, value: float) -> np.ndarray:
 def _crop(
     img: np.ndarray, lab: np.ndarray, positions: np.ndarray, opts: PrepareOptions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crop to the box holding image content or labels (nothing labelled is cut off)."""
+    """Crop to the box holding image content (any channel above the background value).
+
+    The box is found from image intensities only, never from the labels: every case may be a
+    test patient of some fold, and a test image must not be edited by its ground truth (a
+    label-driven crop would leak where the answer is into the input). Labels are cut with
+    the same box, so labelled voxels outside the image content are dropped with it.
+    """
     if opts.crop == "foreground":
-        content = (img > BACKGROUND_VALUE + 1e-6).any(axis=-1) | (lab > 0)
+        content = (img > BACKGROUND_VALUE + 1e-6).any(axis=-1)
         if content.any():
             box = _bbox(content)
             img, lab, positions = img[box], lab[box], positions[box[0]]

@@ -55,12 +55,26 @@ def patient_groups(case_ids: list[str], group: str = "auto") -> tuple[dict[str, 
     return {c: compiled.search(c).group(1) for c in case_ids}, f"regex {group}"
 
 
+# Mixed into the entropy of repeats r > 0, so that their permutations share no seed sequence
+# with repeat 0's ([seed] for the assignment, [seed, f] for fold f's validation draw).
+_REPEAT_KEY = 0x5245_5045  # "REPE"
+
+
+def _rngs(seed: int, repeat: int) -> tuple[np.random.Generator, list[int]]:
+    """The assignment generator of a repeat and the entropy prefix of its folds' draws."""
+    if repeat == 0:  # the plain k-fold split: stores prepared before repeats keep their folds
+        return np.random.default_rng(seed), [seed]
+    prefix = [seed, _REPEAT_KEY, repeat]
+    return np.random.default_rng(prefix), prefix
+
+
 def kfold_splits(
     patient_ids: list[str],
     folds: int,
     seed: int,
     val_fraction: float = 0.2,
     groups: dict[str, str] | None = None,
+    repeat: int = 0,
 ) -> list[dict[str, list[str]]]:
     """Split cases into ``folds`` disjoint test sets by patient group; the rest of each fold is
     train + val.
@@ -69,8 +83,12 @@ def kfold_splits(
     is in exactly one fold's test set, and all cases of a group share their role in every
     fold. Validation groups (used for early stopping) are drawn from the non-test groups, at
     least one when ``val_fraction`` > 0. Without ``groups`` (or when each case is its own
-    group) the splits are those of case-level splitting.
+    group) the splits are those of case-level splitting. ``repeat`` r > 0 gives another
+    seeded k-fold split of the same cases (repeated k-fold cross-validation), drawn from
+    (``seed``, r); repeat 0 is the split of ``seed`` alone.
     """
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+        raise SynthaugError(f"repeats: repeat index must be 0 or more, got {repeat!r}")
     groups = groups or {p: p for p in patient_ids}
     units = list(dict.fromkeys(groups[p] for p in patient_ids))  # first-seen order
     members: dict[str, list[str]] = {u: [] for u in units}
@@ -82,7 +100,7 @@ def kfold_splits(
         raise SynthaugError(
             f"folds: {folds} folds need at least {folds} {what}, the dataset has {n}"
         )
-    rng = np.random.default_rng(seed)
+    rng, entropy = _rngs(seed, repeat)
     order = [units[i] for i in rng.permutation(n)]
     chunks = np.array_split(np.arange(n), folds)
     splits = []
@@ -92,7 +110,7 @@ def kfold_splits(
         n_val = int(round(val_fraction * len(rest)))
         if val_fraction > 0:
             n_val = min(max(n_val, 1), len(rest) - 1)
-        fold_rng = np.random.default_rng([seed, f])
+        fold_rng = np.random.default_rng([*entropy, f])
         rest = [rest[i] for i in fold_rng.permutation(len(rest))]
 
         def cases(chosen: list[str]) -> list[str]:
@@ -102,3 +120,23 @@ def kfold_splits(
             {"train": cases(rest[n_val:]), "val": cases(rest[:n_val]), "test": cases(test)}
         )
     return splits
+
+
+def repeated_kfold_splits(
+    patient_ids: list[str],
+    folds: int,
+    repeats: int,
+    seed: int,
+    val_fraction: float = 0.2,
+    groups: dict[str, str] | None = None,
+) -> list[dict]:
+    """``repeats`` k-fold splits of the same cases, flattened: split i = r·folds + f, each
+    ``{"fold": i, "repeat": r, "fold_in_repeat": f, "train", "val", "test"}``. Each repeat on
+    its own is a partition of the patient groups; repeat 0 is ``kfold_splits(…, seed, …)``."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise SynthaugError(f"repeats: need a whole number of at least 1, got {repeats!r}")
+    out = []
+    for r in range(repeats):
+        for f, split in enumerate(kfold_splits(patient_ids, folds, seed, val_fraction, groups, r)):
+            out.append({"fold": r * folds + f, "repeat": r, "fold_in_repeat": f, **split})
+    return out

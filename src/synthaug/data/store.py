@@ -4,6 +4,8 @@ Layout of a store directory (written atomically by ``prepare``)::
 
     store.json    format version, provenance (source, options, synthaug version), modalities,
                   labels, per-patient slice ranges and metadata, patient-level folds
+                  ("folds": repeats × folds_per_repeat splits, index r·k + f, each with its
+                  "repeat" and "fold_in_repeat"; stores without "repeats" have one repeat)
     images.npy    [N, C, R, R] float16, intensities in [-1, 1]
     labels.npy    [N, R, R] uint8, values 0..K-1
     positions.npy [N] int32, each slice's index along the slicing axis of its RAS volume
@@ -51,12 +53,13 @@ def _members(groups: dict[str, str]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Split:
-    """Patient ids of one fold."""
+    """Patient ids of one fold (split index ``fold``; of repeat ``repeat`` in repeated k-fold)."""
 
     fold: int
     train: list[str]
     val: list[str]
     test: list[str]
+    repeat: int = 0
 
 
 class SliceStore:
@@ -105,6 +108,11 @@ class SliceStore:
             raise StoreError(
                 f"{self.path}: arrays hold {len(self.images)} slices, metadata says {n}"
             )
+        if "repeats" in self.meta and self.repeats * self.folds_per_repeat != self.num_folds:
+            raise StoreError(
+                f"{self.path}: corrupt store metadata: {self.repeats} repeats × "
+                f"{self.folds_per_repeat} folds, but {self.num_folds} splits"
+            )
 
     # -- what the dataset is -------------------------------------------------------------
     @property
@@ -148,7 +156,18 @@ class SliceStore:
 
     @property
     def num_folds(self) -> int:
+        """All splits of the store: ``repeats × folds_per_repeat``."""
         return len(self.meta["folds"])
+
+    @property
+    def repeats(self) -> int:
+        """How many times the k-fold split was repeated (1 for stores prepared without)."""
+        return int(self.meta.get("repeats", 1))
+
+    @property
+    def folds_per_repeat(self) -> int:
+        """k of the k-fold split; split index r·k + f is fold f of repeat r."""
+        return int(self.meta.get("folds_per_repeat", self.num_folds))
 
     def split(self, fold: int) -> Split:
         if not 0 <= fold < self.num_folds:
@@ -156,7 +175,8 @@ class SliceStore:
                 f"{self.path}: fold {fold} does not exist (the store has folds 0..{self.num_folds - 1})"
             )
         f = self.meta["folds"][fold]
-        return Split(fold, list(f["train"]), list(f["val"]), list(f["test"]))
+        repeat = int(f.get("repeat", fold // self.folds_per_repeat))
+        return Split(fold, list(f["train"]), list(f["val"]), list(f["test"]), repeat)
 
     # -- data access ------------------------------------------------------------------------
     def slice_range(self, patient: str) -> tuple[int, int]:
@@ -211,12 +231,20 @@ class SliceStore:
         """Identifies the store's content (channels, labels, grid, cases, slices, folds),
         wherever it lies: artifacts record it, and using one with another store is refused."""
         content = {
-            k: self.meta.get(k)
-            for k in ("modalities", "labels", "resolution", "num_slices", "folds")
+            k: self.meta.get(k) for k in ("modalities", "labels", "resolution", "num_slices")
         }
+        # A split's repeat and fold_in_repeat follow from its index and the options (folds,
+        # repeats): left out, with repeats = 1, so a one-repeat store keeps the fingerprint it
+        # had before repeats existed.
+        content["folds"] = [
+            {k: v for k, v in f.items() if k not in ("repeat", "fold_in_repeat")}
+            for f in self.meta.get("folds", [])
+        ]
         content["patients"] = [(p["id"], p["num_slices"]) for p in self.meta["patients"]]
         content["options"] = {
-            k: v for k, v in self.meta.get("options", {}).items() if k not in ("workers",)
+            k: v
+            for k, v in self.meta.get("options", {}).items()
+            if k != "workers" and not (k == "repeats" and v == 1)
         }
         text = json.dumps(content, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -237,6 +265,8 @@ class SliceStore:
             "resolution": self.resolution,
             "axis": self.meta["options"]["axis"],
             "folds": self.num_folds,
+            "repeats": self.repeats,
+            "folds_per_repeat": self.folds_per_repeat,
             "median_slices": self.median_slices(),
             "grouping": self.meta.get("grouping", "none (store prepared before grouping)"),
             "patient_groups": len(set(self.groups.values())),

@@ -3,8 +3,8 @@ synthetic image?
 
 For each synthetic pair (image, mask) the reference U-Net segments the image and the 2-D Dice
 against the synthetic mask is computed per foreground class. A generator whose images follow
-their masks scores close to the same U-Net's Dice on real test slices (the ceiling, reported
-alongside); images that ignore their masks score low.
+their masks scores close to the same U-Net's Dice on real validation slices (the ceiling,
+reported alongside); images that ignore their masks score low.
 
 Per-slice definition: the mean over the foreground classes present in the mask OR in the
 prediction of 2|P∩T| / (|P| + |T|). A slice with no foreground in either mask or prediction has

@@ -3,8 +3,8 @@
 The real reference set is the fold's real training slices (the data the generator was allowed
 to see) — never test patients. Per modality (one channel, with its own feature extractor) and
 jointly (all channels) it reports FID, KID (mean, std) and k-NN precision/recall; then
-mask–image consistency with a real-only U-Net (and that U-Net's consistency on the real test
-slices: the ceiling) and label statistics.
+mask–image consistency with a real-only U-Net (and that U-Net's consistency on the real
+VALIDATION slices: the ceiling) and label statistics. No number here looks at test patients.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def evaluate_quality(
 
     Returns a JSON-ready dict: ``modalities`` {name: metrics}, ``joint`` (metrics or None),
     ``real_baseline`` {name: metrics} (or None),
-    ``consistency`` {synthetic, real_test}, ``labels`` (label statistics), ``features``
+    ``consistency`` {synthetic, real_val}, ``labels`` (label statistics), ``features``
     (extractor descriptions) and ``seconds`` per part, with the encoder/U-Net training apart.
     """
     if extractor not in KINDS:
@@ -376,20 +376,29 @@ def _consistency(
     masks: np.ndarray,
     device: str,
 ) -> dict:
-    """The reference U-Net's consistency on the synthetic pairs and on the fold's real test
-    slices (the ceiling; validation slices when the fold has no test patients)."""
+    """The reference U-Net's consistency on the synthetic pairs and on the fold's real
+    VALIDATION slices (``real_val``, the ceiling; None when the fold has no validation
+    patients). Test patients never feed a quality number. The reference U-Net was selected on
+    these validation patients, so the ceiling is, if anything, slightly optimistic."""
     split = store.split(fold)
     syn = consistency_class_dice(unet, images, masks, store.num_classes, device=device)
-    test_x, test_y = store.arrays(split.test or split.val)
-    ceiling = (
-        consistency_class_dice(unet, test_x, test_y, store.num_classes, device=device)
-        if len(test_x)
-        else None
-    )
+    ceiling = None
+    if split.val:
+        val_x, val_y = store.arrays(split.val)
+        if len(val_x):
+            ceiling = consistency_class_dice(unet, val_x, val_y, store.num_classes, device=device)
     return {
         "synthetic": summarise_consistency(syn, store.label_names),
-        "real_test": None if ceiling is None else summarise_consistency(ceiling, store.label_names),
+        "real_val": None if ceiling is None else summarise_consistency(ceiling, store.label_names),
     }
+
+
+def consistency_ceiling(consistency: dict | None) -> dict | None:
+    """The ceiling block of a ``consistency`` result: ``real_val`` or, in a ``quality.json``
+    written before the ceiling moved to validation slices, ``real_test``; None when absent."""
+    if not consistency:
+        return None
+    return consistency.get("real_val") or consistency.get("real_test")
 
 
 def quality_rows(result: dict) -> list[dict]:
@@ -430,10 +439,11 @@ def format_quality(result: dict) -> str:
         )
     c = result.get("consistency")
     if c:
-        ceiling = c.get("real_test")
+        ceiling = consistency_ceiling(c)
+        where = "validation" if c.get("real_val") else "test"
         lines.append(
             f"mask–image consistency (real-only U-Net): synthetic {c['synthetic']['mean']:.3f}"
-            + (f", real test slices {ceiling['mean']:.3f} (ceiling)" if ceiling else "")
+            + (f", real {where} slices {ceiling['mean']:.3f} (ceiling)" if ceiling else "")
         )
     memo = result.get("memorisation")
     if memo:

@@ -40,10 +40,10 @@ QUALITY_LEGEND = (
     "Too close: the fraction of synthetic slices nearer to a real training slice than 95% of "
     "real validation slices are (about 0.05 for new data, near 1 for copies). Consistency: "
     "Dice of a real-only U-Net (the judge: trained with its own seed, not a study cell and not "
-    "the filter's U-Net) on the synthetic pairs; consistency real test: the same U-Net on real "
-    "test slices (the ceiling). Accepted: the share of generated pairs a filtered source kept "
-    "(judged by the filter's U-Net, another one). Class TV: total variation between real and "
-    "synthetic class frequencies."
+    "the filter's U-Net) on the synthetic pairs; consistency real val: the same U-Net on real "
+    "validation slices (the ceiling; test patients feed no quality number). Accepted: the "
+    "share of generated pairs a filtered source kept (judged by the filter's U-Net, another "
+    "one). Class TV: total variation between real and synthetic class frequencies."
 )
 DICE_CONVENTIONS = [
     "Dice is computed on REAL test patients only, per class, on each patient's stacked slices "

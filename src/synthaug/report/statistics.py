@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from synthaug.report.cd_diagram import plot_cd_diagram
+from synthaug.report.glance import fmt3
 from synthaug.report.verdict import verdict
 from synthaug.stats.analysis import DESIGN_NOTE, StudyStatistics
 from synthaug.viz import save_figure
@@ -87,27 +88,48 @@ def _comparison_table(stats: StudyStatistics) -> pd.DataFrame:
     c = stats.comparisons
     if c.empty:
         return pd.DataFrame()
+    level = 1 - stats.alpha
     return pd.DataFrame(
         {
             "dataset": c["dataset"],
             "source": c["source"],
             "n": c["n"],
             "folds": c["n_pairs"],
-            "mean diff": c["mean_diff"],
-            "HL shift": c["effect"],
-            "CI": [
-                f"[{lo:+.3f}, {hi:+.3f}] ({lvl:.0%})" if np.isfinite(lvl) else "—"
-                for lo, hi, lvl in zip(c["ci_low"], c["ci_high"], c["ci_level"], strict=True)
+            "mean shift": c["mean_diff"],
+            f"{level:.0%} interval": [
+                f"[{fmt3(lo)}, {fmt3(hi)}]"
+                for lo, hi in zip(c["ci_low"], c["ci_high"], strict=True)
             ],
             "p (Holm)": c["p_holm"],
-            "corrected t p": c["nb_p"],
             "P(gain)": c["p_gain"],
             "P(equiv.)": c["p_equivalent"],
             "P(harm)": c["p_harm"],
-            "min. p (Holm)": c["min_p_holm"],
             "MDE": c["mde"],
-            "direction": c["direction"],
+            "decision": c["direction"],
+            "capped": np.where(c["capped"], "yes", ""),
             "unusable generator": np.where(c["flagged"], "yes", ""),
+        }
+    )
+
+
+def _sensitivity_table(stats: StudyStatistics) -> pd.DataFrame:
+    c = stats.comparisons
+    if c.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "dataset": c["dataset"],
+            "source": c["source"],
+            "n": c["n"],
+            "HL shift": c["hl_shift"],
+            "HL interval": [
+                f"[{fmt3(lo)}, {fmt3(hi)}] ({lvl:.0%})" if np.isfinite(lvl) else "—"
+                for lo, hi, lvl in zip(c["hl_low"], c["hl_high"], c["hl_level"], strict=True)
+            ],
+            "W+": c["w_plus"],
+            "W−": c["w_minus"],
+            "Wilcoxon p (Holm)": c["wilcoxon_p_holm"],
+            "smallest possible p": c["min_p"],
         }
     )
 
@@ -132,7 +154,7 @@ def _omnibus_table(stats: StudyStatistics) -> pd.DataFrame:
 def _power_table(stats: StudyStatistics) -> pd.DataFrame:
     table = pd.DataFrame(stats.power).drop(columns=["mde_note"], errors="ignore")
     return table.rename(
-        columns={"mde": "MDE (Dice, corrected t, 80% power)", "min_p": "smallest possible p"}
+        columns={"mde": "MDE (80% power, at alpha_used)", "min_p": "smallest possible p"}
     )
 
 
@@ -143,11 +165,35 @@ def statistics_sections(stats: StudyStatistics, out: Path) -> list[Section]:
     return [
         ("Verdict", verdict(stats), None),
         ("Dice against added synthetic patients", None, result_figures(stats, out)),
-        ("Significant gains and harms (after Holm within each source)", significant, None),
-        ("Each n against real-only, per dataset (folds as pairs)", _comparison_table(stats), None),
+        (
+            f"Significant gains and harms ({stats.primary_test}; "
+            f"{len(stats.comparisons)} comparisons in the family)",
+            significant,
+            None,
+        ),
+        (
+            f"Each n against real-only, per dataset ({stats.primary_test})",
+            _comparison_table(stats),
+            None,
+        ),
+        (
+            "Sensitivity analysis: Wilcoxon signed-rank and Hodges-Lehmann (assume independent "
+            "folds, which cross-validation folds are not; Holm over the same family)",
+            _sensitivity_table(stats),
+            None,
+        ),
         (f"Friedman over n levels (design {stats.design})", _omnibus_table(stats), None),
-        ("About the design", [DESIGN_NOTE[stats.design], *stats.omnibus_notes], None),
-        ("Sources against each other at each n", stats.sources, None),
+        (
+            "About the design",
+            [DESIGN_NOTE[stats.design], *stats.omnibus_notes, *stats.across_notes],
+            None,
+        ),
+        ("Sources against each other at each n (datasets as blocks)", stats.sources, None),
+        (
+            "Sources against each other per dataset (corrected t over folds, Holm over pairs)",
+            stats.source_pairs,
+            None,
+        ),
         ("Power of each test family", _power_table(stats), None),
         (
             "Mean ± s.e. per cell (over folds)",

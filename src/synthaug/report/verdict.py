@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 
+from synthaug.report.glance import glance_table
 from synthaug.stats.analysis import DESIGN_NOTE, StudyStatistics
 
 
@@ -29,38 +30,32 @@ def _bayes_line(rows: pd.DataFrame, rope: float) -> str:
         return "No Bayesian comparison: fewer than 2 folds per comparison."
     return (
         f"Probabilities (Bayesian correlated t-test over folds, practical equivalence = "
-        f"within ±{rope:g} Dice): " + "; ".join(parts) + "."
+        f"within ±{rope:g}): " + "; ".join(parts) + "."
     )
 
 
-def _classical_line(rows: pd.DataFrame, alpha: float) -> str:
-    family = f"Wilcoxon signed-rank over folds, Holm over this source's {len(rows)} comparisons"
+def _primary_line(stats: StudyStatistics, rows: pd.DataFrame) -> str:
+    family = f"{stats.primary_test}, {len(stats.comparisons)} comparisons in the family"
     significant = rows[rows["significant"]]
     if significant.empty:
-        return f"Classical tests ({family}): no significant gain or harm at α = {alpha:g}."
+        return f"Primary test ({family}): no significant gain or harm at α = {stats.alpha:g}."
     found = "; ".join(
-        f"{r.direction} at n={r.n} on {r.dataset}: shift {r.effect:+.3f} Dice "
-        f"({r.ci_level:.0%} CI {r.ci_low:+.3f} to {r.ci_high:+.3f}), p_holm {_fmt(r.p_holm)}"
+        f"{r.direction} at n={r.n} on {r.dataset}: mean shift {_fmt(r.mean_diff)} "
+        f"({1 - stats.alpha:.0%} interval {_fmt(r.ci_low)} to {_fmt(r.ci_high)}), "
+        + (f"p_holm {_fmt(r.p_holm)}" if math.isfinite(r.p_holm) else f"P(gain) {r.p_gain:.2f}")
         for r in significant.itertuples()
     )
-    return f"Classical tests ({family}): {found}."
+    return f"Primary test ({family}): {found}."
 
 
-def _power_line(rows: pd.DataFrame, alpha: float) -> str:
+def _power_line(rows: pd.DataFrame, stats: StudyStatistics) -> str:
     pairs = int(rows["n_pairs"].min()) if len(rows) else 0
-    best = float(rows["min_p_holm"].min()) if len(rows) else math.nan
     mde = float(rows["mde"].median()) if len(rows) else math.nan
-    if not best < alpha:
-        return (
-            f"Power: {pairs} independent fold(s) per comparison — the smallest p this design "
-            f"can give is {_fmt(best)} after correction, so it cannot show a significant "
-            f"difference whatever the data; read the probabilities, and plan more folds "
-            f"(README, statistics)."
-        )
+    alpha = float(rows["mde_alpha"].min()) if len(rows) else math.nan
     return (
-        f"Power: {pairs} folds per comparison; smallest possible p after correction "
-        f"{_fmt(best)}; a mean difference below about {_fmt(mde, 2)} Dice would likely go "
-        "undetected (corrected t-test, 80% power, observed fold-to-fold spread)."
+        f"Power: {pairs} folds per comparison; a mean difference below about {_fmt(mde, 2)} "
+        f"would likely go undetected (primary test at α = {_fmt(alpha)}, 80% power, observed "
+        "fold-to-fold spread)."
     )
 
 
@@ -69,11 +64,7 @@ def source_paragraph(stats: StudyStatistics, source: str) -> str:
     datasets = sorted(rows["dataset"].unique())
     head = f"{source} ({len(datasets)} dataset(s): {', '.join(datasets)})."
     omnibus = [t for t in stats.omnibus if t.label == f"source {source}"]
-    lines = [
-        head,
-        _bayes_line(rows, stats.rope),
-        _classical_line(rows, stats.alpha),
-    ]
+    lines = [head, _primary_line(stats, rows), _bayes_line(rows, stats.rope)]
     for test in omnibus:
         if test.significant:
             best = min(test.avg_ranks, key=test.avg_ranks.get)
@@ -86,13 +77,20 @@ def source_paragraph(stats: StudyStatistics, source: str) -> str:
                 f"Over datasets (Friedman, p {_fmt(test.p_value)}, smallest possible "
                 f"{_fmt(test.floor)}): no evidence of any difference between n levels."
             )
-    lines.append(_power_line(rows, stats.alpha))
+    lines.append(_power_line(rows, stats))
+    capped = rows[rows["capped"]]
+    if len(capped):
+        where = ", ".join(sorted({f"{r.dataset} n={r.n}" for r in capped.itertuples()}))
+        lines.append(
+            f"Not decided: a U-Net of these comparisons stopped at its step cap with validation "
+            f"Dice possibly still rising, so no gain or harm is drawn: {where}."
+        )
     flagged = rows[rows["flagged"]]
     if len(flagged):
         where = ", ".join(sorted({f"{r.dataset} n={r.n}" for r in flagged.itertuples()}))
         lines.append(
             f"Caution: these cells use generators flagged unusable (collapsed, copying or off "
-            f"the data) and the study ran with gan.allow_unusable: {where}."
+            f"the data) and the study ran with allow_unusable: {where}."
         )
     return " ".join(lines)
 
@@ -109,6 +107,12 @@ def verdict(stats: StudyStatistics) -> list[str]:
             )
     else:
         paragraphs.append(DESIGN_NOTE["per-source"])
+    for u in stats.unlearned:
+        paragraphs.append(
+            f"Class {u['class_name']} of {u['dataset']}: no U-Net learned it (Dice at most "
+            f"{_fmt(u['best_dice'])} in all {u['cells']} cells); the mean over foreground "
+            f"classes hides this — analyse it with --class {u['class_name']} or fix its data."
+        )
     if stats.imbalance:
         paragraphs.append("Unbalanced cells (left out of the Friedman tests): " + "; ".join(
             stats.imbalance))  # fmt: skip
@@ -116,22 +120,24 @@ def verdict(stats: StudyStatistics) -> list[str]:
 
 
 def format_statistics(stats: StudyStatistics) -> str:
-    """A plain-text rendering for the terminal."""
-    lines = ["Mean foreground Dice on real test patients (mean ± s.e. over folds; seeds "
-             "averaged within a fold):"]  # fmt: skip
+    """A plain-text rendering for the terminal: the verdict table first."""
+    what = f"{stats.metric} ({stats.class_name})"
+    lines = [f"Verdict at a glance ({what}; {stats.primary_test}):", glance_table(stats), ""]
+    lines += [f"{what} on real test patients (mean ± s.e. over folds; seeds averaged within a "
+              "fold):"]  # fmt: skip
     for (dataset, source), group in stats.summary.groupby(["dataset", "source"], sort=True):
         cells = ", ".join(
-            f"n={int(r.n)}: {r.mean:.3f}" + (f"±{r.se:.3f}" if math.isfinite(r.se) else "")
+            f"n={int(r.n)}: {_fmt(r.mean)}" + (f"±{_fmt(r.se, 2)}" if math.isfinite(r.se) else "")
             for r in group.sort_values("n").itertuples()
         )
         lines.append(f"  {dataset} / {source}: {cells}")
-    lines += ["", "Each n against real-only (folds as pairs):"]
+    lines += ["", "Sensitivity (Wilcoxon signed-rank and Hodges-Lehmann; they assume "
+              "independent folds):"]  # fmt: skip
     for r in stats.comparisons.itertuples():
         lines.append(
-            f"  {r.dataset} / {r.source} n={r.n}: {r.n_pairs} folds, shift {_fmt(r.effect)} "
-            f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], W+ {r.w_plus:g} W- {r.w_minus:g}, "
-            f"p_holm {_fmt(r.p_holm)}, corrected-t p {_fmt(r.nb_p)}, P(gain/equiv/harm) "
-            f"{_fmt(r.p_gain, 2)}/{_fmt(r.p_equivalent, 2)}/{_fmt(r.p_harm, 2)} → {r.direction}"
+            f"  {r.dataset} / {r.source} n={r.n}: HL shift {_fmt(r.hl_shift)} "
+            f"[{_fmt(r.hl_low)}, {_fmt(r.hl_high)}], W+ {r.w_plus:g} W- {r.w_minus:g}, "
+            f"p_holm {_fmt(r.wilcoxon_p_holm)}"
         )
     lines += ["", f"Omnibus over n levels, design {stats.design}:"]
     for t in stats.omnibus:
@@ -142,6 +148,6 @@ def format_statistics(stats: StudyStatistics) -> str:
             f"{_fmt(t.chi2_p)}, smallest possible {_fmt(t.floor)}) → "
             f"{decision}" + (f"; CD {t.cd:.2f}" if t.cd else "")
         )
-    lines += [f"  {note}" for note in stats.omnibus_notes]
+    lines += [f"  {note}" for note in [*stats.omnibus_notes, *stats.across_notes]]
     lines += ["", "Verdict:"] + [f"  {p}" for p in verdict(stats)]
     return "\n".join(lines)

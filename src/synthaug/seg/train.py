@@ -7,6 +7,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +44,51 @@ class SegOptions:
     device: str = "cpu"
     resume: bool = False
     max_steps: int | None = None
+    # Share of every minibatch drawn from the synthetic slices (None: uniform over all slices).
+    # Holding it fixed keeps the real slices' exposure per step the same for every n.
+    synthetic_fraction: float | None = None
+    nsd_tolerance: float = 1.0  # pixels: normalised surface Dice on the test patients
 
 
-def _training_set(opts: SegOptions, store: SliceStore) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Real training slices of the fold + the first n synthetic patients' slices."""
+def is_capped(best_step: int, max_steps: int, val_every: int) -> bool:
+    """Whether the step cap, not early stopping, decided the model: its best checkpoint is in
+    the last validation window before the cap, so validation Dice may still have been rising
+    and nothing about the cell's data can be read from it."""
+    return best_step > max_steps - val_every
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A cell's training slices: the fold's real ones and the added synthetic ones."""
+
+    real_images: torch.Tensor  # [N, C, R, R] in [-1, 1]
+    real_labels: torch.Tensor  # [N, R, R] class indices
+    synthetic_images: torch.Tensor  # [M, C, R, R]; M = 0 for real only
+    synthetic_labels: torch.Tensor  # [M, R, R]
+
+    @property
+    def synthetic_slices(self) -> int:
+        return len(self.synthetic_images)
+
+    @cached_property
+    def pooled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and synthetic slices in one (images, labels) pair, built once."""
+        return (
+            torch.cat([self.real_images, self.synthetic_images]),
+            torch.cat([self.real_labels, self.synthetic_labels]),
+        )
+
+
+def _training_set(opts: SegOptions, store: SliceStore) -> TrainingData:
+    """Real training slices of the fold and the first n synthetic patients' slices."""
     images, labels = store.training_arrays(store.split(opts.fold).train)
-    n_synthetic_slices = 0
     if opts.n_patients < 0:
         raise SynthaugError(f"n-patients: must be 0 or more, got {opts.n_patients}")
+    fraction = opts.synthetic_fraction
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise SynthaugError(f"synthetic-fraction: must lie in (0, 1), got {fraction}")
+    syn_images = np.zeros((0, *images.shape[1:]), dtype=images.dtype)
+    syn_labels = np.zeros((0, *labels.shape[1:]), dtype=labels.dtype)
     if opts.n_patients > 0:
         if opts.synthetic is None:
             raise SynthaugError("synthetic: --n-patients > 0 needs --synthetic DIR")
@@ -60,10 +98,27 @@ def _training_set(opts: SegOptions, store: SliceStore) -> tuple[torch.Tensor, to
         synthetic = read_synthetic(opts.synthetic, store, limit=opts.n_patients)
         syn_images = np.concatenate([p.images for p in synthetic])
         syn_labels = np.concatenate([p.labels for p in synthetic])
-        n_synthetic_slices = len(syn_images)
-        images = np.concatenate([images, syn_images])
-        labels = np.concatenate([labels, syn_labels])
-    return torch.from_numpy(images), torch.from_numpy(labels), n_synthetic_slices
+    return TrainingData(
+        torch.from_numpy(images),
+        torch.from_numpy(labels),
+        torch.from_numpy(syn_images),
+        torch.from_numpy(syn_labels),
+    )
+
+
+def _draw(data: TrainingData, batch: int, fraction: float | None, g: torch.Generator):
+    """One minibatch's (images, labels): uniform over all slices, or with ``fraction`` of it
+    drawn from the synthetic slices and the rest from the real ones."""
+    if data.synthetic_slices == 0 or fraction is None:
+        pool_x, pool_y = data.pooled
+        idx = torch.randint(len(pool_x), (batch,), generator=g)
+        return pool_x[idx], pool_y[idx]
+    n_syn = min(max(int(round(fraction * batch)), 1), batch - 1)
+    real = torch.randint(len(data.real_images), (batch - n_syn,), generator=g)
+    syn = torch.randint(data.synthetic_slices, (n_syn,), generator=g)
+    x = torch.cat([data.real_images[real], data.synthetic_images[syn]])
+    y = torch.cat([data.real_labels[real], data.synthetic_labels[syn]])
+    return x, y
 
 
 def _flip(
@@ -120,12 +175,11 @@ class _Run:
             },
         )
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def step(self, data: TrainingData, fraction: float | None) -> float:
         """One minibatch; returns its loss."""
         t0 = time.perf_counter()
         self.model.train()
-        idx = torch.randint(len(images), (self.preset.batch,), generator=self.g)
-        x, y = _flip(images[idx], labels[idx], self.g)
+        x, y = _flip(*_draw(data, self.preset.batch, fraction, self.g), self.g)
         loss = self.loss_fn(self.model(x.to(self.device)), y.unsqueeze(1).to(self.device))
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -139,7 +193,9 @@ class _Run:
         t1 = time.perf_counter()
         state = self.state
         dice = (
-            mean_foreground_dice(evaluate_patients(self.model, store, val, self.device))
+            mean_foreground_dice(
+                evaluate_patients(self.model, store, val, self.device, surface=False)
+            )
             if val
             else -state["step"]
         )
@@ -153,9 +209,9 @@ class _Run:
         self.checkpoint()
 
 
-def _train(run: _Run, opts: SegOptions, store: SliceStore, data: tuple[torch.Tensor, ...]) -> None:
-    """Minibatches until the step budget or the early-stopping patience runs out."""
-    images, labels = data
+def _train(run: _Run, opts: SegOptions, store: SliceStore, data: TrainingData) -> None:
+    """Minibatches until the early-stopping patience (or, as a safety net, the step cap) runs
+    out."""
     preset, state = run.preset, run.state
     max_steps = opts.max_steps or preset.max_steps
     val = store.split(opts.fold).val
@@ -166,7 +222,7 @@ def _train(run: _Run, opts: SegOptions, store: SliceStore, data: tuple[torch.Ten
             completed=state["step"],
         )
         while state["step"] < max_steps and state["bad_rounds"] < preset.patience:
-            loss = run.step(images, labels)
+            loss = run.step(data, opts.synthetic_fraction)
             progress.advance(task)
             if state["step"] % preset.val_every == 0 or state["step"] == max_steps:
                 run.validate(store, val, loss)
@@ -182,7 +238,7 @@ def train_seg(opts: SegOptions) -> dict:
     preset = seg_preset(opts.preset)
     store = SliceStore(opts.store)
     split = store.split(opts.fold)
-    images, labels, n_syn = _training_set(opts, store)
+    data = _training_set(opts, store)
     run = _Run(opts, store, torch.device(opts.device))
     if (out / SEG_CHECKPOINT).exists():
         run.resume()
@@ -193,25 +249,33 @@ def train_seg(opts: SegOptions) -> dict:
             **asdict(opts),
             **provenance(store, opts.fold),
             "preset_values": asdict(preset),
-            "synthetic_slices": n_syn,
+            "synthetic_slices": data.synthetic_slices,
         },
     )
-    _train(run, opts, store, (images, labels))
+    _train(run, opts, store, data)
     run.model.load_state_dict(run.best_weights)
     t2 = time.perf_counter()
-    rows = evaluate_patients(run.model, store, split.test, run.device)
+    rows = evaluate_patients(run.model, store, split.test, run.device, opts.nsd_tolerance)
     state = run.state
+    max_steps = opts.max_steps or preset.max_steps
+    capped = is_capped(state["best_step"], max_steps, preset.val_every)
     results = {
         "fold": opts.fold,
+        "repeat": getattr(split, "repeat", 0),
         "seed": opts.seed,
         "n_patients": opts.n_patients,
         "synthetic": opts.synthetic,
         "real_train_patients": len(split.train),
         "real_val_patients": len(split.val),
-        "real_train_slices": int(len(images) - n_syn),
-        "synthetic_slices": n_syn,
+        "real_train_slices": len(data.real_images),
+        "synthetic_slices": data.synthetic_slices,
+        "synthetic_fraction": opts.synthetic_fraction,
+        "nsd_tolerance": opts.nsd_tolerance,
         "steps": state["step"],
         "best_step": state["best_step"],
+        "max_steps": max_steps,
+        "stopped_by": "early stopping" if state["step"] < max_steps else "step cap",
+        "capped": capped,
         "val_dice": state["best_dice"] if split.val else None,
         "test_mean_dice": mean_foreground_dice(rows),
         "train_seconds": round(state["elapsed"], 2),

@@ -112,13 +112,18 @@ def fold_units(df: pd.DataFrame, metric: str = "dice", class_name: str = "mean")
     data = _select(df, metric, class_name)
     # A cell built on a generator flagged unusable (the study ran with allow_unusable).
     flagged = data["generator_usable"].eq(False) if "generator_usable" in data else False
-    data = data.assign(flagged=flagged)
+    # A U-Net whose best checkpoint is at its step cap: the budget, not the data, decided it.
+    capped = data["capped"].fillna(False).astype(bool) if "capped" in data else False
+    data = data.assign(flagged=flagged, capped=capped)
     grouped = data.groupby(UNIT, sort=True)
     units = grouped.agg(
-        value=(metric, "mean"), seeds=(metric, "count"), flagged=("flagged", "any")
+        value=(metric, "mean"),
+        seeds=(metric, "count"),
+        flagged=("flagged", "any"),
+        capped=("capped", "any"),
     ).reset_index()
     units = units[units["seeds"] > 0].reset_index(drop=True)
-    return units.astype({"n": int, "fold": int, "seeds": int, "flagged": bool})
+    return units.astype({"n": int, "fold": int, "seeds": int, "flagged": bool, "capped": bool})
 
 
 def summarise(units: pd.DataFrame) -> pd.DataFrame:
@@ -241,7 +246,9 @@ def hodges_lehmann(diffs: ArrayLike, alpha: float = 0.05) -> tuple[float, float,
 class CorrectedT:
     """Nadeau–Bengio corrected resampled t-test of fold differences: the training sets of
     cross-validation folds overlap, so the variance of the mean difference is inflated by
-    ``rho`` = n_test / n_train (Nadeau & Bengio 2003; Bouckaert & Frank 2004)."""
+    ``rho`` = n_test / n_train (Nadeau & Bengio 2003). For r repeats of k-fold the same
+    statistic over all J = k·r differences is Bouckaert & Frank's (2004) corrected repeated
+    k-fold test: t = mean / sqrt((1/(k·r) + n_test/n_train) · var), k·r − 1 degrees of freedom."""
 
     mean: float
     se: float
@@ -277,9 +284,13 @@ def correlated_bayes(test: CorrectedT, rope: float) -> tuple[float, float, float
 
     if test.df < 1:
         return math.nan, math.nan, math.nan
+    if not math.isfinite(test.se):
+        return math.nan, math.nan, math.nan
+    if test.se == 0:  # every fold difference equal: the posterior is a point at the mean
+        harm, gain = float(test.mean < -rope), float(test.mean > rope)
+        return harm, 1.0 - harm - gain, gain
     posterior = Posterior(test.mean, test.se**2, test.df, rope)
-    harm, equivalent, gain = (float(p) for p in posterior.probs())
-    return harm, equivalent, gain
+    return _three(posterior.probs())
 
 
 def signed_rank_bayes(
@@ -293,15 +304,34 @@ def signed_rank_bayes(
     if len(x) < 2:
         return math.nan, math.nan, math.nan
     probs = SignedRankTest.probs(x, y, rope, nsamples=nsamples, random_state=seed)
-    harm, equivalent, gain = (float(p) for p in probs)
+    return _three(probs)
+
+
+def _three(probs: Sequence[float]) -> tuple[float, float, float]:
+    """baycomp's probabilities as (harm, equivalent, gain): with ``rope == 0`` it returns
+    only (left, right), and P(equivalent) is 0."""
+    values = [float(p) for p in probs]
+    if len(values) == 2:
+        return values[0], 0.0, values[1]
+    harm, equivalent, gain = values
     return harm, equivalent, gain
+
+
+def corrected_interval(test: CorrectedT, alpha: float) -> tuple[float, float]:
+    """The corrected t-test's (1 − alpha) interval of the mean difference:
+    mean ± t_{1−alpha/2, J−1} · se (NaN with fewer than 2 folds)."""
+    if test.df < 1 or not math.isfinite(test.se):
+        return math.nan, math.nan
+    half = float(ss.t.ppf(1.0 - alpha / 2.0, test.df)) * test.se
+    return test.mean - half, test.mean + half
 
 
 def min_detectable_effect(
     sd: float, folds: int, rho: float, alpha: float = 0.05, power: float = 0.8
 ) -> float:
     """The smallest mean difference the corrected t-test detects with probability ``power``
-    at two-sided ``alpha``, given the fold-to-fold standard deviation ``sd`` of differences."""
+    at two-sided ``alpha``, given the fold-to-fold standard deviation ``sd`` of differences
+    (``folds`` = J paired differences, all repeats of a repeated k-fold included)."""
     if folds < 2 or not np.isfinite(sd):
         return math.nan
     df = folds - 1

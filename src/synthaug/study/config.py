@@ -9,7 +9,8 @@ Example::
     sources: [joint, mask-conditional, real-mask-conditional,
               "real-mask-conditional[consistency>=0.5]"]   # filtered: an extra row
     n_levels: [0, 1, 2, 4, 8]          # added synthetic patients; 0 = real only
-    folds: [0, 1, 2, 3, 4]
+    folds: [0, 1, 2, 3, 4]            # split indices of the store; or k: folds 0..k-1 of each repeat
+    repeats: 1                        # with folds: k, repeated k-fold (`prepare --repeats R`)
     seeds: [0, 1]
     gan: {preset: cpu-tiny, kimg: 4}   # or per variant: {joint: 2, mask: 2, conditional: 4}
     seg: {preset: cpu-tiny}
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from synthaug.data.store import SliceStore
 from synthaug.diffusion.networks import VARIANTS as DIFFUSION_VARIANTS
 from synthaug.diffusion.presets import DIFFUSION_PRESETS
 from synthaug.errors import SynthaugError
@@ -38,7 +40,7 @@ from synthaug.gan.presets import GAN_PRESETS
 from synthaug.gmm.presets import GMM_PRESETS
 from synthaug.seg.presets import SEG_PRESETS
 from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
-from synthaug.stats.analysis import DESIGNS, design_floors
+from synthaug.stats.analysis import DESIGNS, METRICS, PRIMARY_TESTS, design_floors
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,14 @@ SECTION_PRESETS = {
 
 @dataclass(frozen=True)
 class SegSettings:
-    """U-Nets of every cell: preset and an optional cap on training steps."""
+    """U-Nets of every cell: preset, an optional override of its step cap (a safety net:
+    early stopping on real validation patients should end every U-Net) and the share of each
+    minibatch drawn from synthetic slices (None: uniform over all slices)."""
 
     preset: str = "cpu-tiny"
     max_steps: int | None = None
+    synthetic_fraction: float | None = None
+    nsd_tolerance: float = 1.0  # pixels of the stored slices (normalised surface Dice)
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,18 @@ class QualitySettings:
 
 @dataclass(frozen=True)
 class StatsSettings:
-    """The analysis: design ("per-source" or the paper's pooled "paper"), significance level
-    and the region of practical equivalence (± mean foreground Dice) of the Bayesian tests."""
+    """The analysis: the primary test ("corrected-t": Nadeau–Bengio / Bouckaert–Frank with
+    Holm over all comparisons; "bayes": Bayesian correlated t-test, P >= 0.95), the Friedman
+    design ("per-source" or the paper's pooled "paper"), significance level, the region of
+    practical equivalence (± in the metric's units) of the Bayesian tests, and the metric and
+    class analysed ("mean" = mean over foreground classes)."""
 
     design: str = "per-source"
     alpha: float = 0.05
     rope: float = 0.01
+    primary: str = "corrected-t"
+    metric: str = "dice"
+    class_name: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,9 @@ class StudyConfig:
     stats: StatsSettings = field(default_factory=StatsSettings)
     diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)
     gmm: GmmSettings = field(default_factory=GmmSettings)
+    # Repeats of the k-fold split the folds span (``folds`` holds the expanded split indices
+    # r·k + f); > 1 makes the analysis a repeated k-fold one (Bouckaert–Frank).
+    repeats: int = 1
 
     @property
     def max_n(self) -> int:
@@ -171,6 +186,11 @@ class StudyConfig:
         content = self.to_dict()
         content.pop("stats")
         content["gan"].pop("allow_unusable")
+        if content["repeats"] == 1:  # studies before repeated k-fold keep their fingerprint
+            content.pop("repeats")
+        for key, default in (("synthetic_fraction", None), ("nsd_tolerance", 1.0)):
+            if content["seg"][key] == default:  # older studies keep their fingerprint
+                content["seg"].pop(key)
         used = {g.family for g in self.generators()}
         for family, name in FAMILY_SECTIONS.items():
             if name == "gan":
@@ -228,7 +248,7 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
 
 KNOWN_FIELDS = (
     "name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate",
-    "quality", "stats", "diffusion", "gmm",
+    "quality", "stats", "diffusion", "gmm", "repeats",
 )  # fmt: skip
 
 
@@ -285,6 +305,58 @@ def _parse_n_levels(raw: Any, path: Path | None) -> list[int]:
     return n_levels
 
 
+def _parse_repeats(raw: dict, path: Path | None) -> int:
+    repeats = raw.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise _fail(path, "repeats", f"must be a whole number of at least 1, got {repeats!r}")
+    return repeats
+
+
+def _parse_folds(raw: dict, path: Path | None, datasets: list[StudyDataset]) -> list[int]:
+    """The store split indices of ``folds``: a list of them, or k meaning folds 0..k-1 of each
+    of the ``repeats`` k-fold splits, i.e. indices r·k + f. Checked against every store: one
+    prepared with fewer repeats or another k is refused, naming the prepare that fits."""
+    repeats, folds = _parse_repeats(raw, path), raw["folds"]
+    k = folds if isinstance(folds, int) and not isinstance(folds, bool) else None
+    if k is None:
+        indices = _int_list(folds, "folds", path)
+    elif k < 2:
+        raise _fail(path, "folds", f"k-fold needs k of at least 2, got {k}")
+    else:
+        indices = [r * k + f for r in range(repeats) for f in range(k)]
+    for i, ds in enumerate(datasets):
+        try:
+            store = SliceStore(ds.store)
+        except SynthaugError as exc:
+            raise _fail(path, f"datasets[{i}].store", str(exc)) from None
+        fix = (
+            f"run `synthaug prepare --folds {k or store.folds_per_repeat} --repeats {repeats}` "
+            f"(--overwrite replaces the store)"
+        )
+        if store.repeats < repeats or (k is not None and store.folds_per_repeat != k):
+            name = "repeats" if store.repeats < repeats else "folds"
+            want = f"`folds: {k}, repeats: {repeats}`" if k else f"`repeats: {repeats}`"
+            raise _fail(
+                path,
+                name,
+                f"{want} needs a store of {k or store.folds_per_repeat} folds × at least "
+                f"{repeats} repeat(s), but {ds.store} has {store.folds_per_repeat} folds × "
+                f"{store.repeats} repeat(s); {fix}",
+            )
+        # Listed indices of later repeats than ``repeats`` would pass as one repeat's folds.
+        covered = store.folds_per_repeat * repeats
+        beyond = [i for i in indices if covered <= i < store.num_folds]
+        if beyond:
+            raise _fail(
+                path,
+                "folds",
+                f"split indices {beyond} of {ds.store} lie in repeats beyond the first "
+                f"{repeats} (the store has {store.folds_per_repeat} folds × {store.repeats} "
+                f"repeats); write `folds: {store.folds_per_repeat}` with `repeats: R`",
+            )
+    return indices
+
+
 def _section(raw: dict, name: str, cls: type, path: Path | None) -> Any:
     """A typed settings section; unknown keys name the field."""
     values = raw.get(name) or {}
@@ -335,13 +407,75 @@ def _check_generators(name: str, section: Any, path: Path | None) -> None:
         raise _fail(path, f"{name}.sample_steps", f"must be a positive integer, got {steps!r}")
 
 
+def _check_seg(seg: SegSettings, path: Path | None) -> None:
+    if seg.preset not in SEG_PRESETS:
+        raise _fail(
+            path,
+            "seg.preset",
+            f"unknown preset {seg.preset!r}; choose from {', '.join(SEG_PRESETS)}",
+        )
+    if seg.max_steps is not None and not (
+        isinstance(seg.max_steps, int) and not isinstance(seg.max_steps, bool) and seg.max_steps > 0
+    ):
+        raise _fail(path, "seg.max_steps", f"must be a positive integer, got {seg.max_steps!r}")
+    if not (_positive(seg.nsd_tolerance)):
+        raise _fail(
+            path,
+            "seg.nsd_tolerance",
+            f"must be a positive number of pixels, got {seg.nsd_tolerance!r}",
+        )
+    fraction = seg.synthetic_fraction
+    if fraction is not None and not (
+        isinstance(fraction, int | float) and not isinstance(fraction, bool) and 0 < fraction < 1
+    ):
+        raise _fail(
+            path,
+            "seg.synthetic_fraction",
+            f"must be a share of each minibatch in (0, 1), got {fraction!r}",
+        )
+
+
 def _check_stats(stats: StatsSettings, path: Path | None) -> None:
     if stats.design not in DESIGNS:
         raise _fail(path, "stats.design", f"{stats.design!r} is not one of {', '.join(DESIGNS)}")
     if not (isinstance(stats.alpha, float) and 0 < stats.alpha < 1):
         raise _fail(path, "stats.alpha", f"must be a number in (0, 1), got {stats.alpha!r}")
-    if not (isinstance(stats.rope, int | float) and 0 <= stats.rope < 1):
-        raise _fail(path, "stats.rope", f"must be a Dice difference in [0, 1), got {stats.rope!r}")
+    if not (
+        isinstance(stats.rope, int | float) and not isinstance(stats.rope, bool) and stats.rope >= 0
+    ):
+        raise _fail(path, "stats.rope", f"must be a difference of 0 or more, got {stats.rope!r}")
+    if stats.metric in ("dice", "slice_dice", "nsd") and not stats.rope < 1:
+        raise _fail(path, "stats.rope", f"must be a Dice difference below 1, got {stats.rope!r}")
+    if stats.primary not in PRIMARY_TESTS:
+        raise _fail(
+            path, "stats.primary", f"{stats.primary!r} is not one of {', '.join(PRIMARY_TESTS)}"
+        )
+    if stats.metric not in METRICS:
+        raise _fail(path, "stats.metric", f"{stats.metric!r} is not one of {', '.join(METRICS)}")
+    if not isinstance(stats.class_name, str):
+        raise _fail(path, "stats.class_name", f"expected a class name, got {stats.class_name!r}")
+
+
+def _check_class(config: StudyConfig, path: Path | None) -> None:
+    """The analysed class must exist in every dataset (checked now, not after the training)."""
+    wanted = config.stats.class_name
+    if wanted == "mean":
+        return
+    for i, ds in enumerate(config.datasets):
+        names = SliceStore(ds.store).label_names[1:]
+        if wanted not in names:
+            raise _fail(
+                path,
+                "stats.class_name",
+                f"{wanted!r} is not a foreground class of datasets[{i}] ({ds.store}: "
+                f'{", ".join(names)}); use one of them or "mean"',
+            )
+
+
+def kfold_rho(config: StudyConfig) -> float:
+    """ρ = n_test / n_train ≈ 1 / (k − 1) of the study's k-fold split (repeats re-split the
+    same patients: they add paired differences, not a smaller ρ)."""
+    return 1.0 / max(len(config.folds) // config.repeats - 1, 1)
 
 
 def design_warnings(config: StudyConfig) -> list[str]:
@@ -349,7 +483,7 @@ def design_warnings(config: StudyConfig) -> list[str]:
     config field to change (the study still runs: its Bayesian probabilities inform)."""
     problems = design_floors(
         len(config.datasets), len(config.sources), len(config.n_levels), len(config.folds),
-        config.stats.alpha,
+        config.stats.alpha, rho=kfold_rho(config),
     )  # fmt: skip
     return [f"{field_name}: {problem}" for field_name, problem in problems]
 
@@ -357,13 +491,9 @@ def design_warnings(config: StudyConfig) -> list[str]:
 def _check_settings(config: StudyConfig, path: Path | None) -> None:
     for name in FAMILY_SECTIONS.values():
         _check_generators(name, getattr(config, name), path)
-    if config.seg.preset not in SEG_PRESETS:
-        raise _fail(
-            path,
-            "seg.preset",
-            f"unknown preset {config.seg.preset!r}; choose from {', '.join(SEG_PRESETS)}",
-        )
+    _check_seg(config.seg, path)
     _check_stats(config.stats, path)
+    _check_class(config, path)
     if not isinstance(config.quality.enabled, bool):
         raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {config.quality!r}")
     for family, name in FAMILY_SECTIONS.items():
@@ -388,12 +518,14 @@ def parse_study(
     for key in ("datasets", "n_levels", "folds"):
         if key not in raw:
             raise _fail(path, key, "required field missing")
+    datasets = _parse_datasets(raw["datasets"], path, base or Path.cwd())
     config = StudyConfig(
         name=str(raw.get("name", path.stem if path else "study")),
-        datasets=_parse_datasets(raw["datasets"], path, base or Path.cwd()),
+        datasets=datasets,
         sources=_parse_sources(raw.get("sources", list(SOURCES)), path),
         n_levels=_parse_n_levels(raw["n_levels"], path),
-        folds=_int_list(raw["folds"], "folds", path),
+        folds=_parse_folds(raw, path, datasets),
+        repeats=_parse_repeats(raw, path),
         seeds=_int_list(raw.get("seeds", [0]), "seeds", path),
         gan=_section(raw, "gan", GanSettings, path),
         seg=_section(raw, "seg", SegSettings, path),

@@ -194,7 +194,9 @@ class _Planner:
     ) -> SegOptions:
         return SegOptions(
             store=ds.store, fold=fold, out=str(out), seed=seed, preset=self.config.seg.preset,
-            resume=True, max_steps=self.config.seg.max_steps, **extra,
+            resume=True, max_steps=self.config.seg.max_steps,
+            synthetic_fraction=self.config.seg.synthetic_fraction,
+            nsd_tolerance=self.config.seg.nsd_tolerance, **extra,
         )  # fmt: skip
 
     def seg(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,23 +26,35 @@ def read_study(layout: StudyLayout) -> StudyConfig | None:
     return parse_study(raw, layout.meta)
 
 
-def analyse_results(
-    path: Path | str,
-    design: str | None = None,
-    alpha: float | None = None,
-    rope: float | None = None,
+def analyse_with(
+    results: pd.DataFrame, settings: StatsSettings, repeats: int = 1
 ) -> StudyStatistics:
-    """The analysis of a results table with the study's own settings unless given here."""
+    """The analysis of a results table under a study's ``stats`` settings."""
+    return analyse(
+        results,
+        design=settings.design,
+        alpha=settings.alpha,
+        rope=settings.rope,
+        metric=settings.metric,
+        class_name=settings.class_name,
+        primary=settings.primary,
+        repeats=repeats,
+    )
+
+
+def analyse_results(path: Path | str, **overrides: Any) -> StudyStatistics:
+    """The analysis of a results table with the study's own ``stats`` settings, except the
+    fields given in ``overrides`` (None values are ignored)."""
     path = Path(path)
     layout = StudyLayout(path if path.is_dir() else path.parent)
     config = read_study(layout)
     settings = config.stats if config else StatsSettings()
-    return analyse(
-        read_results(path),
-        design or settings.design,
-        settings.alpha if alpha is None else alpha,
-        settings.rope if rope is None else rope,
-    )
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(chosen) - {f.name for f in fields(StatsSettings)})
+    if unknown:
+        raise SynthaugError(f"stats: unknown setting(s) {unknown}")
+    repeats = getattr(config, "repeats", 1) if config else 1
+    return analyse_with(read_results(path), replace(settings, **chosen), repeats)
 
 
 def read_results(path: Path | str) -> pd.DataFrame:

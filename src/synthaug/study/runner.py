@@ -14,12 +14,12 @@ from synthaug.errors import SynthaugError
 from synthaug.quality.snapshots import unusable_reason
 from synthaug.seg.train import RESULTS
 from synthaug.stages.train_generator import snapshot_scores
-from synthaug.stats.analysis import analyse
 from synthaug.stats.core import StatsError
 from synthaug.study.config import StudyConfig, load_study
 from synthaug.study.executors import run_jobs
 from synthaug.study.grid import GeneratorJob, Plan, SegJob, plan_study
 from synthaug.study.layout import StudyLayout
+from synthaug.study.records import analyse_with
 
 RESULT_COLUMNS = [
     "dataset",
@@ -30,6 +30,9 @@ RESULT_COLUMNS = [
     "class_name",
     "dice",
     "slice_dice",
+    "hd95",
+    "nsd",
+    "repeat",
     "test_patients",
     "train_patients",
     "val_patients",
@@ -37,6 +40,9 @@ RESULT_COLUMNS = [
     "synthetic_slices",
     "steps",
     "best_step",
+    "max_steps",
+    "capped",
+    "synthetic_fraction",
     "val_dice",
     "generator_usable",
     "train_seconds",
@@ -127,6 +133,11 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "class_name": class_name,
                 "dice": float(group["dice"].mean()),
                 "slice_dice": float(group["slice_dice"].mean()),
+                # HD95 is undefined where a class is absent: the mean over the patients that
+                # have it (NaN when none has).
+                "hd95": _mean(group, "hd95"),
+                "nsd": _mean(group, "nsd"),
+                "repeat": results.get("repeat", 0),
                 "test_patients": int(len(group)),
                 "train_patients": results.get("real_train_patients"),
                 "val_patients": results.get("real_val_patients"),
@@ -134,12 +145,23 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "synthetic_slices": results["synthetic_slices"],
                 "steps": results["steps"],
                 "best_step": results["best_step"],
+                # None: a run from before the step-cap check (unknown).
+                "max_steps": results.get("max_steps"),
+                "capped": results.get("capped"),
+                "synthetic_fraction": results.get("synthetic_fraction"),
                 "val_dice": results["val_dice"],
                 "generator_usable": usable,
                 "train_seconds": results["train_seconds"],
             }
         )
     return rows
+
+
+def _mean(group: pd.DataFrame, column: str) -> float:
+    if column not in group:
+        return float("nan")
+    values = group[column].astype(float)
+    return float(values.mean()) if values.notna().any() else float("nan")
 
 
 def collect_results(plan: Plan) -> pd.DataFrame:
@@ -189,9 +211,8 @@ def run_study(
 def write_statistics(results: pd.DataFrame, config: StudyConfig, layout: StudyLayout) -> bool:
     """The analysis of the study's results as ``stats.json`` (with the config's design, alpha
     and ROPE); False, and nothing written, when the table cannot support it yet."""
-    settings = config.stats
     try:
-        stats = analyse(results, settings.design, settings.alpha, settings.rope)
+        stats = analyse_with(results, config.stats, getattr(config, "repeats", 1))
     except StatsError:
         return False
     write_json(layout.stats, stats.as_dict())

@@ -12,10 +12,12 @@ import pytest
 from baycomp.single import Posterior
 from scipy import stats as ss
 
+from synthaug.errors import SynthaugError
 from synthaug.stats.analysis import analyse, compare_sources, design_floors
 from synthaug.stats.core import fold_units, nadeau_bengio
+from synthaug.study.config import parse_study
 
-TEST, TRAIN, VAL = 2, 14, 4  # patients per fold: rho = 2 / 14
+TEST, TRAIN, VAL = 2, 10, 4  # patients per fold: rho = 2 / (10 + 4)
 
 
 def _rows(diffs_by_cell: dict[tuple[str, str, int], list[float]], capped=()) -> pd.DataFrame:
@@ -43,7 +45,7 @@ def test_all_positive_but_noisy_differences_are_not_a_gain():
     d = np.array(SMALL_POSITIVE)
     # By hand: Wilcoxon sees ten positive signs (p = 2/2^10), the corrected t sees the spread.
     assert row["wilcoxon_p"] == pytest.approx(2 / 2**10)
-    rho = TEST / TRAIN
+    rho = TEST / (TRAIN + VAL)
     t = d.mean() / math.sqrt((1 / 10 + rho) * d.var(ddof=1))
     p = 2 * ss.t.sf(t, 9)
     assert row["t"] == pytest.approx(t) and row["p_value"] == pytest.approx(p)
@@ -54,7 +56,7 @@ def test_all_positive_but_noisy_differences_are_not_a_gain():
 def test_a_clear_gain_is_significant_and_its_interval_is_the_corrected_t():
     diffs = [0.05, 0.06, 0.055, 0.045, 0.052, 0.058, 0.049, 0.051, 0.06, 0.047]
     row = analyse(_rows({("A", "s", 4): diffs})).comparisons.iloc[0]
-    test = nadeau_bengio(diffs, TEST / TRAIN)
+    test = nadeau_bengio(diffs, TEST / (TRAIN + VAL))
     half = ss.t.ppf(0.975, 9) * test.se
     assert row["significant"] and row["direction"] == "gain"
     assert row["ci_low"] == pytest.approx(test.mean - half)
@@ -95,16 +97,16 @@ def test_bouckaert_frank_over_repeats_matches_a_hand_computation():
     stats = analyse(df, repeats=2)
     row = stats.comparisons.iloc[0]
     d = np.array(diffs)
-    t = d.mean() / math.sqrt((1 / (5 * 2) + TEST / TRAIN) * d.var(ddof=1))
+    t = d.mean() / math.sqrt((1 / (5 * 2) + TEST / (TRAIN + VAL)) * d.var(ddof=1))
     assert row["t"] == pytest.approx(t)
     assert row["p_value"] == pytest.approx(2 * ss.t.sf(abs(t), 5 * 2 - 1))
     assert "Bouckaert-Frank" in stats.primary_test and "2 repeats" in stats.primary_test
 
 
 def test_rho_comes_from_the_split_sizes_not_the_number_of_folds_used():
-    # Two folds of a 5-fold split: rho is 4 / 16 from the patients, not 1 / (2 - 1).
+    # Two folds of a 5-fold split: rho is 4 / (12 + 4) from the patients, not 1 / (2 - 1).
     df = _rows({("A", "s", 4): [0.01, 0.03]})
-    df["test_patients"], df["train_patients"] = 4, 16
+    df["test_patients"], df["train_patients"], df["val_patients"] = 4, 12, 4
     assert analyse(df).comparisons.iloc[0]["rho"] == pytest.approx(0.25)
 
 
@@ -112,7 +114,7 @@ def test_bayes_primary_decides_on_the_posterior():
     diffs = [0.05, 0.06, 0.055, 0.045, 0.052, 0.058, 0.049, 0.051, 0.06, 0.047]
     df = _rows({("A", "s", 4): diffs, ("A", "s", 8): SMALL_POSITIVE})
     comps = analyse(df, primary="bayes", rope=0.01).comparisons.set_index("n")
-    test = nadeau_bengio(diffs, TEST / TRAIN)
+    test = nadeau_bengio(diffs, TEST / (TRAIN + VAL))
     harm, equivalent, gain = Posterior(test.mean, test.se**2, test.df, 0.01).probs()
     assert comps.loc[4, "p_gain"] == pytest.approx(gain)
     assert comps.loc[4, "direction"] == "gain"
@@ -165,3 +167,32 @@ def test_design_warning_is_about_what_the_corrected_test_can_detect():
     few = design_floors(datasets=2, sources=5, n_levels=3, folds=2)
     assert few and few[0][0] == "folds" and "detects only" in few[0][1]
     assert not [p for p in design_floors(1, 1, 2, folds=20) if p[0] == "folds"]
+
+
+def _study(store, **over) -> dict:
+    raw = {"name": "p", "datasets": [{"name": "toy", "store": str(store.path)}],
+           "sources": ["real-mask-gmm"], "n_levels": [0, 1], "folds": [0, 1]}  # fmt: skip
+    raw.update(over)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"stats": {"primary": "wilcoxon"}}, "stats.primary"),
+        ({"stats": {"metric": "iou"}}, "stats.metric"),
+        ({"stats": {"class_name": "tumour"}}, "stats.class_name"),
+        ({"stats": {"rope": -0.1}}, "stats.rope"),
+        ({"seg": {"synthetic_fraction": 1.0}}, "seg.synthetic_fraction"),
+        ({"seg": {"nsd_tolerance": 0}}, "seg.nsd_tolerance"),
+    ],
+)
+def test_analysis_settings_are_checked_before_any_training(study_store, over, field):
+    with pytest.raises(SynthaugError, match=field.replace(".", r"\.")):
+        parse_study(_study(study_store, **over))
+
+
+def test_rope_zero_and_a_real_class_are_accepted(study_store):
+    name = study_store.label_names[1]
+    config = parse_study(_study(study_store, stats={"rope": 0, "class_name": name}))
+    assert config.stats.rope == 0 and config.stats.class_name == name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ from synthaug import __version__  # noqa: E402
 from synthaug.atomic import atomic_file, write_json  # noqa: E402
 from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
+from synthaug.report.glance import fmt3, glance_section  # noqa: E402
 from synthaug.report.quality import (  # noqa: E402
     closest_pairs_grids,
     gan_health_table,
@@ -24,10 +26,9 @@ from synthaug.report.quality import (  # noqa: E402
     synthetic_quality_table,
 )
 from synthaug.report.statistics import Section, statistics_sections  # noqa: E402
-from synthaug.stats.analysis import analyse  # noqa: E402
 from synthaug.study.config import StatsSettings, StudyConfig  # noqa: E402
 from synthaug.study.layout import StudyLayout  # noqa: E402
-from synthaug.study.records import read_results, read_study  # noqa: E402
+from synthaug.study.records import analyse_with, read_results, read_study  # noqa: E402
 from synthaug.viz import pair_grid, save_png  # noqa: E402
 
 SAMPLE_SLICES = 8
@@ -58,17 +59,74 @@ DICE_CONVENTIONS = [
 ]
 
 
+LONG_TEXT = 40
+"""Text cells longer than this wrap; shorter ones stay on one line (the table box scrolls)."""
+
+
+def _cell(value: object) -> str:
+    """A table cell: numbers with 3 significant digits (``glance.fmt3``), missing as "—"."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return fmt3(value)
+    return str(value)
+
+
+def _column_cells(column: pd.Series) -> list[str]:
+    """A column's cells; a float column holding only whole numbers (counts with a gap, NaN
+    where missing) shows them as integers ("15", not "15.0")."""
+    if pd.api.types.is_float_dtype(column):
+        finite = column[np.isfinite(column.to_numpy(dtype=float))]
+        if len(finite) and (finite == finite.round()).all() and (finite.abs() < 1e15).all():
+            return [_cell(int(v)) if math.isfinite(v) else "—" for v in column.astype(float)]
+    return [_cell(v) for v in column]
+
+
+def _kind(column: pd.Series, cells: list[str]) -> str:
+    """The CSS class of a column: "num" (right-aligned), "txt" (short text, kept on one line)
+    or "txt long" (wraps)."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return "num"
+    return "txt long" if max(map(len, cells), default=0) > LONG_TEXT else "txt"
+
+
+def _formatted(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Per column its CSS class, and the table's rows of formatted cells."""
+    columns = [_column_cells(df.iloc[:, k]) for k in range(df.shape[1])]
+    kinds = [_kind(df.iloc[:, k], cells) for k, cells in enumerate(columns)]
+    return kinds, [list(row) for row in zip(*columns, strict=True)]
+
+
 def _table_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t")
+    """A table in its own horizontally scrolling box: numbers right-aligned with 3
+    significant digits, short text on one line, long text wrapping."""
+    kinds, rows = _formatted(df)
+    head = "".join(
+        f"<th class='{k}'>{html.escape(str(c))}</th>"
+        for c, k in zip(df.columns, kinds, strict=True)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='{k}'>{html.escape(v)}</td>" for v, k in zip(row, kinds, strict=True))
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<div class='scroll'><table class='t'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _table_md(df: pd.DataFrame) -> str:
     if df.empty:
         return "_none_"
-    cols = list(df.columns)
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in _formatted(df)[1]
+    ]
     return "\n".join(lines)
 
 
@@ -232,9 +290,10 @@ def make_report(results: Path | str, out: Path | str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     config = read_study(layout)
     settings = config.stats if config else StatsSettings()
-    stats = analyse(df, settings.design, settings.alpha, settings.rope)
+    stats = analyse_with(df, settings, config.repeats if config else 1)
     write_json(out / "stats.json", stats.as_dict())
     sections = [
+        glance_section(stats, out),
         *statistics_sections(stats, out),
         *_study_sections(layout, config, out, df),
         ("Timings", _timings(layout, df), None),
@@ -255,19 +314,38 @@ def make_report(results: Path | str, out: Path | str) -> Path:
     return html_path
 
 
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1300px;margin:1.5em auto;padding:0 16px;"
+    "color:#222;line-height:1.4;overflow-wrap:break-word}"
+    "h1{margin:0 0 .2em}h2{font-size:1.35em;margin:1.6em 0 .5em;border-bottom:1px solid #ddd}"
+    "section.glance{background:#fafafa;border:1px solid #ddd;padding:.2em 1em .6em;margin:1em 0}"
+    "section.glance h2{border:0;margin-top:.6em}section.glance p{font-size:16px;margin:.4em 0}"
+    "img{max-width:100%;height:auto;border:1px solid #ddd}figure{margin:1em 0}"
+    "figcaption{font-size:13px;color:#444;max-width:100%}"
+    "div.scroll{max-width:100%;overflow-x:auto;margin:.5em 0}"
+    "table.t{border-collapse:collapse;font-size:12.5px}"
+    "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;vertical-align:top}"
+    "table.t th{background:#f4f4f4;white-space:normal;min-width:3em}"
+    ".num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}"
+    ".txt{text-align:left;white-space:nowrap}.txt.long{white-space:normal;min-width:14em;"
+    "max-width:30em}"
+    "pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px;white-space:pre-wrap;"
+    "overflow-wrap:anywhere}"
+)
+
+
 def _render_html(sections: list[Section], title: str) -> str:
     title = html.escape(title)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{title} — synthaug report</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "img{max-width:100%;border:1px solid #ddd}table.t{border-collapse:collapse;font-size:13px}"
-        "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}"
-        "pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}figure{margin:1em 0}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>{title}</h1><p>synthaug {__version__} · {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC · "
         "Dice is measured on REAL test patients only.</p>",
     ]
-    for heading, body, figures in sections:
+    for k, (heading, body, figures) in enumerate(sections):
+        parts.append("<section class='glance'>" if k == 0 else "<section>")
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         if isinstance(body, pd.DataFrame):
             parts.append(_table_html(body) if not body.empty else "<p><em>none</em></p>")
@@ -279,8 +357,10 @@ def _render_html(sections: list[Section], title: str) -> str:
             parts.extend(f"<p>{html.escape(p)}</p>" for p in body)
         for caption, name in figures or []:
             parts.append(
-                f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+                f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
+        parts.append("</section>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

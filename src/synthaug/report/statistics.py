@@ -35,7 +35,9 @@ def _panel(ax, g: pd.DataFrame, rope: float) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_dice_vs_n(summary: pd.DataFrame, rope: float, path: Path) -> None:
+def plot_dice_vs_n(
+    summary: pd.DataFrame, rope: float, path: Path, label: str = "mean fg Dice"
+) -> None:
     """One panel per (dataset, source); the panels of a dataset share their y-axis, so a
     difference of 0.004 Dice looks as small as it is next to the ± ``rope`` band."""
     datasets = sorted(summary["dataset"].unique())
@@ -52,7 +54,7 @@ def plot_dice_vs_n(summary: pd.DataFrame, rope: float, path: Path) -> None:
             _panel(ax, g.sort_values("n"), rope)
             ax.set_title(f"{dataset} · {source}", fontsize=8)
             if j == 0:
-                ax.set_ylabel("mean fg Dice", fontsize=8)
+                ax.set_ylabel(label, fontsize=8)
             if i == len(datasets) - 1:
                 ax.set_xlabel("added synthetic patients n", fontsize=8)
     fig.tight_layout()
@@ -60,7 +62,12 @@ def plot_dice_vs_n(summary: pd.DataFrame, rope: float, path: Path) -> None:
 
 
 def result_figures(stats: StudyStatistics, out: Path) -> list[tuple[str, str]]:
-    plot_dice_vs_n(stats.summary, stats.rope, out / "dice_vs_n.png")
+    label = (
+        "mean fg Dice"
+        if stats.metric == "dice" and stats.class_name == "mean"
+        else (f"{stats.metric} ({stats.class_name})")
+    )
+    plot_dice_vs_n(stats.summary, stats.rope, out / "dice_vs_n.png", label)
     figures = [
         (
             "Mean foreground Dice ± s.e. over folds against added synthetic patients. Dashed: "
@@ -154,7 +161,26 @@ def _omnibus_table(stats: StudyStatistics) -> pd.DataFrame:
 def _power_table(stats: StudyStatistics) -> pd.DataFrame:
     table = pd.DataFrame(stats.power).drop(columns=["mde_note"], errors="ignore")
     return table.rename(
-        columns={"mde": "MDE (80% power, at alpha_used)", "min_p": "smallest possible p"}
+        columns={
+            "mde": "MDE (80% power, at the α used)",
+            "min_p": "smallest possible p",
+            "independent_pairs": "pairs / blocks",
+            "alpha_used": "α used",
+            "min_p_after_correction": "smallest p after correction",
+            "can_reach_alpha": "can reach α",
+        }
+    )
+
+
+def _pairs_table(stats: StudyStatistics) -> pd.DataFrame:
+    return stats.source_pairs.rename(
+        columns={
+            "source_a": "source A",
+            "source_b": "source B",
+            "mean_diff": "mean shift (B − A)",
+            "p_value": "p",
+            "p_holm": "p (Holm)",
+        }
     )
 
 
@@ -191,7 +217,7 @@ def statistics_sections(stats: StudyStatistics, out: Path) -> list[Section]:
         ("Sources against each other at each n (datasets as blocks)", stats.sources, None),
         (
             "Sources against each other per dataset (corrected t over folds, Holm over pairs)",
-            stats.source_pairs,
+            _pairs_table(stats),
             None,
         ),
         ("Power of each test family", _power_table(stats), None),

@@ -52,10 +52,16 @@ def _power_line(rows: pd.DataFrame, stats: StudyStatistics) -> str:
     pairs = int(rows["n_pairs"].min()) if len(rows) else 0
     mde = float(rows["mde"].median()) if len(rows) else math.nan
     alpha = float(rows["mde_alpha"].min()) if len(rows) else math.nan
+    at = f"primary test at α = {_fmt(alpha)}, 80% power, observed fold-to-fold spread"
+    if stats.metric in ("dice", "slice_dice", "nsd") and not mde < 1:
+        return (
+            f"Power: {pairs} folds per comparison cannot detect any change a Dice score can "
+            f"make (it would take a mean difference of {_fmt(mde, 2)}; {at}): more folds or "
+            "repeats, or fewer comparisons, are needed for a decision."
+        )
     return (
         f"Power: {pairs} folds per comparison; a mean difference below about {_fmt(mde, 2)} "
-        f"would likely go undetected (primary test at α = {_fmt(alpha)}, 80% power, observed "
-        "fold-to-fold spread)."
+        f"would likely go undetected ({at})."
     )
 
 

@@ -215,13 +215,15 @@ def _omnibus_entry(result: FriedmanResult, design: str) -> dict:
 
 
 def split_rho(df: pd.DataFrame, dataset: str) -> float:
-    """n_test / n_train of the Nadeau–Bengio correction, from the split's patient counts: the
-    U-Net learns from the training patients (validation patients only select it)."""
+    """n_test / n_train of the Nadeau–Bengio correction, from the split's patient counts.
+    The learner's data is every non-test patient — it trains on the training patients and
+    selects its checkpoint on the validation ones — so n_train = train + validation, which
+    is (k − 1) / k of the patients in a k-fold split (ρ = 1 / (k − 1), baycomp's choice)."""
     if {"test_patients", "train_patients"} <= set(df.columns):
         rows = df[df["dataset"] == dataset]
-        train = rows["train_patients"].mean()
-        if train > 0:
-            return float(rows["test_patients"].mean() / train)
+        learn = rows["train_patients"] + rows.get("val_patients", 0)
+        if learn.mean() > 0:
+            return float(rows["test_patients"].mean() / learn.mean())
     raise StatsError(
         f"dataset {dataset}: the results table lacks test_patients/train_patients, which the "
         "corrected t-test's correlation rho = n_test / n_train needs"

@@ -28,7 +28,10 @@ GAN_IMG_PER_S = {
     ("cpu-tiny", "conditional"): 30.0,
 }
 GAN_SCORING_S = {"cpu-micro": 3.0, "cpu-tiny": 18.0}
-SEG_S_PER_STEP = {"cpu-micro": 0.004, "cpu-tiny": 0.035}
+SEG_S_PER_STEP = {"cpu-micro": 0.004, "cpu-tiny": 0.07}  # validation included
+# Where early stopping ends a U-Net (benchmarks/seg_budget.py: cpu-tiny real-only phantom runs
+# stopped at 950-1750 steps); the step cap is a safety net, not the expected length.
+SEG_TYPICAL_STEPS = {"cpu-micro": 120, "cpu-tiny": 1400}
 SEG_S_PER_CELL = {"cpu-micro": 0.5, "cpu-tiny": 2.0}
 QUALITY_S = {"cpu-micro": 12.0, "cpu-tiny": 30.0}
 GENERATE_S = 1.5
@@ -46,7 +49,8 @@ def _job_seconds(job, config: StudyConfig) -> float | None:
         preset = job.options.preset
         if preset not in SEG_S_PER_STEP:
             return None
-        steps = job.options.max_steps or seg_preset(preset).max_steps
+        cap = job.options.max_steps or seg_preset(preset).max_steps
+        steps = min(cap, SEG_TYPICAL_STEPS[preset])
         return steps * SEG_S_PER_STEP[preset] + SEG_S_PER_CELL[preset]
     if isinstance(job, QualityJob):
         return QUALITY_S.get(config.seg.preset)

@@ -42,8 +42,14 @@ def _run(job: tuple) -> dict:
         t0 = time.perf_counter()
         r = train_seg(
             SegOptions(
-                store=store, fold=fold, out=out, seed=seed, preset="bench",
-                synthetic=synthetic, n_patients=n, synthetic_fraction=fraction,
+                store=store,
+                fold=fold,
+                out=out,
+                seed=seed,
+                preset="bench",
+                synthetic=synthetic,
+                n_patients=n,
+                synthetic_fraction=fraction,
             )  # fmt: skip
         )
         seconds = time.perf_counter() - t0

@@ -53,6 +53,11 @@ def _power_line(rows: pd.DataFrame, stats: StudyStatistics) -> str:
     mde = float(rows["mde"].median()) if len(rows) else math.nan
     alpha = float(rows["mde_alpha"].min()) if len(rows) else math.nan
     at = f"primary test at α = {_fmt(alpha)}, 80% power, observed fold-to-fold spread"
+    if pairs < 2:
+        return (
+            f"Power: {pairs} fold per comparison; the corrected t-test needs at least 2, so "
+            "this design cannot show a significant difference whatever the data."
+        )
     if stats.metric in ("dice", "slice_dice", "nsd") and not mde < 1:
         return (
             f"Power: {pairs} folds per comparison cannot detect any change a Dice score can "

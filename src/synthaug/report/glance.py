@@ -124,10 +124,9 @@ def glance_rows(stats: StudyStatistics) -> pd.DataFrame:
         parts.append(f"n={int(r.n)}")
         labels.append(" · ".join(parts))
     capped = rows["capped"].astype(bool)
-    flagged = rows["flagged"].astype(bool)
     # The Bayesian primary decides by P(gain)/P(harm); Holm's p is then no decision.
     bayes = rows["p_holm"].isna() | (getattr(stats, "primary", "") == "bayes")
-    del flagged  # decided like any other; its row carries the caution
+    # A flagged generator's comparison is decided like any other; its row carries a caution.
     return rows.assign(label=labels, claim=~capped, bayes=bayes)
 
 

@@ -89,21 +89,22 @@ def source_paragraph(stats: StudyStatistics, source: str) -> str:
                 f"{_fmt(test.floor)}): no evidence of any difference between n levels."
             )
     lines.append(_power_line(rows, stats))
-    capped = rows[rows["capped"]]
-    if len(capped):
-        where = ", ".join(sorted({f"{r.dataset} n={r.n}" for r in capped.itertuples()}))
+    if where := _where(rows, "capped"):
         lines.append(
             f"Not decided: a U-Net of these comparisons stopped at its step cap with validation "
             f"Dice possibly still rising, so no gain or harm is drawn: {where}."
         )
-    flagged = rows[rows["flagged"]]
-    if len(flagged):
-        where = ", ".join(sorted({f"{r.dataset} n={r.n}" for r in flagged.itertuples()}))
+    if where := _where(rows, "flagged"):
         lines.append(
             f"Caution: these cells use generators flagged unusable (collapsed, copying or off "
             f"the data) and the study ran with allow_unusable: {where}."
         )
     return " ".join(lines)
+
+
+def _where(rows: pd.DataFrame, flag: str) -> str:
+    """ "DATASET n=N, …" of the comparisons with ``flag`` set ("" when none)."""
+    return ", ".join(sorted({f"{r.dataset} n={r.n}" for r in rows[rows[flag]].itertuples()}))
 
 
 def verdict(stats: StudyStatistics) -> list[str]:

@@ -200,7 +200,14 @@ SnapshotOpt = Annotated[
     float | None, typer.Option(help="Snapshot interval in kimg (default: the preset's).")
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-PrecisionOpt = Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast; GPU presets).")]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, fp32 or bf16 (autocast of the forward pass; auto: bf16 where this CPU or GPU "
+        "runs it fast and the family's quality was measured to hold, else fp32; default: the "
+        "preset's)."
+    ),
+]
 ThreadsOpt = Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")]
 SetOpt = Annotated[
     list[str] | None,
@@ -376,6 +383,7 @@ def generate(
     max_factor: Annotated[
         float, typer.Option(help="--filter gives up after generating this many × the slices asked.")
     ] = 20.0,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Sample synthetic patients (S slices each, S = median real slice count) as an MSD dataset."""
     from synthaug.stages import GenerateOptions
@@ -396,6 +404,7 @@ def generate(
             reference_unet=str(reference_unet) if reference_unet else None,
             unet_preset=unet_preset,
             max_factor=max_factor,
+            precision=precision,
         )
     )
     kept = result.filter
@@ -515,8 +524,10 @@ def train_seg_cmd(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an unfinished run in --out.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Train a MONAI U-Net on real (+ n synthetic) patients; report Dice on real test patients."""
+    from synthaug.precision import check_precision
     from synthaug.stages import SegOptions, train_unet
 
     r = train_unet(
@@ -532,13 +543,14 @@ def train_seg_cmd(
             resume=resume,
             max_steps=max_steps,
             synthetic_fraction=synthetic_fraction,
+            precision=check_precision(precision),
         )
     )
     stopped = r.results.get("stopped_by", "")
     console.print(
         f"train-seg: mean foreground Dice on {r.test_patients} real test patients "
         f"= {r.test_mean_dice:.3f} (best step {r.best_step} of {r.results['steps']}, "
-        f"ended by {stopped}) → {r.out / 'results.json'}"
+        f"ended by {stopped}, {r.results.get('precision', 'fp32')}) → {r.out / 'results.json'}"
     )
     if r.results.get("capped"):
         console.print(
@@ -649,12 +661,12 @@ def demo(
         "runs/demo"
     ),
     quick: Annotated[
-        bool, typer.Option(help="A one-minute version for tests (32×32, tiny networks).")
+        bool, typer.Option(help="A three-minute version for tests (32×32, tiny networks).")
     ] = False,
     budget: Annotated[
         str | None,
         typer.Option(
-            help="cpu (~20 minutes on 2 cores; generators short of their targets) or quality "
+            help="cpu (20-40 minutes on 2 cores; generators short of their targets) or quality "
             "(every generator trained to its targets: hours on 2 cores, minutes on a GPU). "
             "Default: quality on a GPU, else cpu."
         ),

@@ -32,7 +32,7 @@ from synthaug.study.runner import add_timing, run_study
 class DemoSize:
     """How big the demo is: ``FULL`` (budget "cpu") targets about 20 minutes on 2 CPU cores,
     ``QUALITY`` (budget "quality") trains every generator to its quality targets, ``QUICK``
-    is a one-minute check of the pipeline."""
+    is a three-minute check of the pipeline."""
 
     name: str
     patients: int
@@ -47,6 +47,10 @@ class DemoSize:
     sources: list[str]
     diffusion_preset: str
     diffusion_kimg: float
+    # Measured wall time of the whole demo (s) on a machine whose fp32 matmul ran at
+    # ``measured_gflops`` on 2 threads: scaled by this machine's figure for the estimate.
+    measured_seconds: float = 0.0
+    measured_gflops: float = 135.0
 
 
 DIFFUSION_DEMO_KIMG = 6.0  # ~3 single-thread minutes of the cpu-tiny painter (docs/generators.md)
@@ -75,6 +79,8 @@ FULL = DemoSize(
     sources=["real-mask-conditional", "real-mask-diffusion", "real-mask-gmm"],
     diffusion_preset="cpu-tiny",
     diffusion_kimg=DIFFUSION_DEMO_KIMG,
+    # 39.3 min measured in fp32 before bf16 autocast (issue 21); an upper bound now.
+    measured_seconds=2358.0,
 )
 QUICK = DemoSize(
     name="quick",
@@ -93,6 +99,7 @@ QUICK = DemoSize(
     ],
     diffusion_preset="cpu-micro",
     diffusion_kimg=0.08,
+    measured_seconds=187.0,
 )  # fmt: skip
 # The whole grid, each generator trained to where the time-to-quality curves (docs/time_to_quality.md,
 # tissue fold 0, cpu-tiny) show it at its targets, with a margin: in-domain FID within 3x of
@@ -110,6 +117,7 @@ QUALITY = replace(
     sources=["joint", "mask-conditional", "real-mask-conditional", "real-mask-diffusion",
              "real-mask-gmm"],
     diffusion_kimg=27.0,
+    measured_seconds=0.0,  # not run end to end: README gives the estimate from training rates
 )  # fmt: skip
 BUDGETS = {size.name: size for size in (FULL, QUALITY, QUICK)}
 TASKS = ("tissue", "lesion")
@@ -135,6 +143,29 @@ def demo_size(budget: str | None = None, quick: bool = False) -> DemoSize:
         raise SynthaugError(
             f"--budget: unknown budget {name!r}; choose one of {', '.join(BUDGETS)}"
         ) from None
+
+
+def estimate_seconds(size: DemoSize, gflops: float) -> float | None:
+    """The demo's wall time on a machine whose fp32 matmul runs at ``gflops`` (2 threads),
+    scaled from the measured run; None when the budget has no measurement."""
+    if not size.measured_seconds or gflops <= 0:
+        return None
+    return size.measured_seconds * size.measured_gflops / gflops
+
+
+def _announce_estimate(size: DemoSize) -> None:
+    from synthaug.precision import matmul_gflops
+
+    gflops = matmul_gflops(threads=2)
+    seconds = estimate_seconds(size, gflops)
+    if seconds is None:
+        console.print(f"demo: this machine's fp32 matmul: {gflops:.0f} GFLOP/s on 2 threads")
+        return
+    console.print(
+        f"demo: this machine's fp32 matmul: {gflops:.0f} GFLOP/s on 2 threads; estimated "
+        f"{seconds / 60:.0f} min (measured {size.measured_seconds / 60:.0f} min at "
+        f"{size.measured_gflops:.0f} GFLOP/s)"
+    )
 
 
 def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list[dict]:
@@ -202,13 +233,14 @@ def run_demo(
 ) -> Path:
     """Run (or resume) the demo under ``out``; returns the report's index.html.
 
-    ``budget``: "cpu" (~20 minutes on 2 cores), "quality" (generators trained to their
-    targets) or None (quality on a GPU, else cpu); ``quick``: the one-minute version."""
+    ``budget``: "cpu" (20-40 minutes on 2 cores), "quality" (generators trained to their
+    targets) or None (quality on a GPU, else cpu); ``quick``: the three-minute version."""
     size = demo_size(budget, quick)
     out = Path(out)
     _refuse_other_budget(out, size)
     t0 = time.perf_counter()
     console.print(f"demo: budget {size.name}")
+    _announce_estimate(size)
     raw = demo_study(prepare_phantoms(out, size, seed, workers), size, seed)
     config = parse_study(raw)
     data_seconds = time.perf_counter() - t0

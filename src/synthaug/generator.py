@@ -39,6 +39,9 @@ class Sampler(Protocol):
 
     variant: str
     outputs: Outputs
+    # "fp32" or "bf16" (autocast): the run's training precision unless set otherwise, e.g. by
+    # ``generate --precision``; a family without networks ignores it.
+    precision: str
 
     def sample(
         self, count: int, seed: int, masks: np.ndarray | None = None, truncation: float = 1.0

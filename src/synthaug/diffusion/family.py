@@ -45,11 +45,14 @@ class DiffusionSampler:
         self.variant = info.variant
         self.outputs = variant_outputs(info.variant)
         self.preset = info.diffusion_preset()
+        self.precision = self.preset.precision
 
     def sample(
         self, count: int, seed: int, masks: np.ndarray | None = None, truncation: float = 1.0
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        images, labels = denoise(self.model, self.info.spec, self.preset, count, seed, masks)
+        images, labels = denoise(
+            self.model, self.info.spec, self.preset, count, seed, masks, precision=self.precision
+        )
         return images.numpy(), None if labels is None else labels.numpy()
 
 

@@ -14,6 +14,7 @@ from synthaug.diffusion.networks import (
 from synthaug.diffusion.presets import DiffusionPreset
 from synthaug.errors import SynthaugError
 from synthaug.generator import Outputs
+from synthaug.precision import autocast
 
 SAMPLE_BATCH = 64
 
@@ -33,9 +34,11 @@ def denoise(
     masks: np.ndarray | torch.Tensor | None = None,
     steps: int | None = None,
     guidance: float | None = None,
+    precision: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``count`` samples, deterministic for ``seed`` (DDIM with eta = 0: all randomness is the
-    starting noise). Painters need ``masks`` [N, R, R]. Returns (images, masks | None)."""
+    starting noise). Painters need ``masks`` [N, R, R]. ``precision`` None: the preset's
+    (the run's training precision). Returns (images, masks | None)."""
     if spec.variant == "painter" and masks is None:
         raise SynthaugError("a diffusion painter paints masks: pass the masks")
     device = next(model.parameters()).device
@@ -53,16 +56,17 @@ def denoise(
             cond = spec.condition(chunk).to(device)
         scheduler = sampling_scheduler(preset, steps)
         inferer = DiffusionInferer(scheduler)
-        out = inferer.sample(
-            input_noise=noise,
-            diffusion_model=model,
-            scheduler=scheduler,
-            conditioning=cond,
-            mode="concat" if cond is not None else "crossattn",  # joint: nothing to concatenate
-            verbose=False,
-            cfg=scale if cond is not None and scale != 1.0 else None,
-            cfg_fill_value=NO_MASK,
-        )
+        with autocast(precision or preset.precision, device):
+            out = inferer.sample(
+                input_noise=noise,
+                diffusion_model=model,
+                scheduler=scheduler,
+                conditioning=cond,
+                mode="concat" if cond is not None else "crossattn",  # joint: nothing to concat
+                verbose=False,
+                cfg=scale if cond is not None and scale != 1.0 else None,
+                cfg_fill_value=NO_MASK,
+            )
         img, lab = spec.split(out.float().cpu())
         images.append(img)
         if lab is not None:

@@ -40,11 +40,14 @@ from synthaug.diffusion.run import (
 from synthaug.diffusion.sample import denoise
 from synthaug.errors import SynthaugError
 from synthaug.generator import with_settings
+from synthaug.precision import check_precision, resolve_device, resolve_precision
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
 from synthaug.torch_io import load_torch, save_torch
 
 TICK_KIMG = 0.25
+# Whether ``auto`` may pick bf16 for the denoiser (benchmarks/precision.py, docs/performance.md).
+BF16_KEEPS_QUALITY = True
 GRID_SAMPLES = 16
 
 
@@ -81,10 +84,10 @@ def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
         if opts.snapshot_kimg <= 0:
             raise SynthaugError(f"snapshot-kimg: must be positive, got {opts.snapshot_kimg}")
         preset = replace(preset, snapshot_kimg=opts.snapshot_kimg)
-    if opts.precision is not None:
-        if opts.precision not in ("fp32", "bf16"):
-            raise SynthaugError(f"precision: {opts.precision!r} is not fp32 or bf16")
-        preset = replace(preset, precision=opts.precision)
+    requested = check_precision(opts.precision) or preset.precision
+    preset = replace(
+        preset, precision=resolve_precision(requested, opts.device, BF16_KEEPS_QUALITY)
+    )
     if opts.sample_steps is not None:
         if opts.sample_steps < 1:
             raise SynthaugError(f"sample-steps: must be at least 1, got {opts.sample_steps}")
@@ -97,14 +100,6 @@ def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
             f"{preset.name}'s {preset.resolution}; pick a preset for {store.resolution}"
         )
     return preset, store
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SynthaugError(f"device: {name} requested but no CUDA device is available")
-    return torch.device(name)
 
 
 def _run_info(opts: TrainOptions, preset: DiffusionPreset, store: SliceStore) -> DiffusionRunInfo:
@@ -287,7 +282,7 @@ def _setup(opts: TrainOptions) -> _Trainer:
                 f"{out}: was started with sample_steps={steps}, not {opts.sample_steps}"
             )
         info.preset = previous.preset  # the run's hyper-parameters stay those it started with
-    trainer = _Trainer(info, store, out, _device(opts.device))
+    trainer = _Trainer(info, store, out, resolve_device(opts.device))
     if opts.resume and (out / CHECKPOINT).exists():
         trainer.load(load_torch(out / CHECKPOINT))
         rewrite_metrics(out, read_metrics(out, up_to_nimg=trainer.nimg))

@@ -129,7 +129,7 @@ class MappingNetwork(nn.Module):
         w = self.layers(x)
         if self.training:
             with torch.no_grad():
-                self.w_avg.lerp_(w.detach().mean(dim=0), 1.0 - self.w_avg_beta)
+                self.w_avg.lerp_(w.detach().float().mean(dim=0), 1.0 - self.w_avg_beta)
         ws = w[:, None, :].expand(-1, self.num_ws, -1)
         if truncation_psi != 1.0:
             cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff

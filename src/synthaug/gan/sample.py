@@ -13,6 +13,7 @@ from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots
 from synthaug.gan.networks import Generator, masks_to_onehot
 from synthaug.gan.run import RunInfo
 from synthaug.generator import Outputs
+from synthaug.precision import autocast
 from synthaug.torch_io import load_torch
 
 
@@ -62,6 +63,7 @@ def generate_slices(
     labels: np.ndarray | None = None,
     truncation_psi: float = 1.0,
     batch: int = 64,
+    precision: str = "fp32",
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """``count`` slices from one generator, deterministic for ``seed``.
 
@@ -80,7 +82,9 @@ def generate_slices(
             if labels is None:
                 raise SynthaugError("a conditional generator paints masks: pass the masks")
             cond = masks_to_onehot(torch.from_numpy(labels[start : start + n]), spec.num_classes)
-        out = gen.generator(z, cond, truncation_psi=truncation_psi, noise_mode="random")
+        with autocast(precision, z.device):
+            out = gen.generator(z, cond, truncation_psi=truncation_psi, noise_mode="random")
+        out = out.float()
         img, lab = spec.split_generated(out)
         if img is not None:
             images.append(img.clamp(-1, 1).numpy())
@@ -104,8 +108,12 @@ class StyleGAN2Sampler:
         self.loaded = loaded
         self.variant = loaded.info.variant
         self.outputs = variant_outputs(self.variant)
+        self.precision = str(loaded.info.preset.get("precision", "fp32"))
 
     def sample(
         self, count: int, seed: int, masks: np.ndarray | None = None, truncation: float = 1.0
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        return generate_slices(self.loaded, count, seed, labels=masks, truncation_psi=truncation)
+        return generate_slices(
+            self.loaded, count, seed, labels=masks, truncation_psi=truncation,
+            precision=self.precision,
+        )  # fmt: skip

@@ -92,6 +92,7 @@ class GmmSampler:
 
     variant = "painter"
     outputs = OUTPUTS
+    precision = "fp32"  # numpy statistics: nothing to autocast
 
     def __init__(self, info: GmmRunInfo, snapshot: Path) -> None:
         self.info, self.preset, self.stats = info, info.gmm_preset(), _load_stats(snapshot)

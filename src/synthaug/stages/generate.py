@@ -18,6 +18,7 @@ from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import SyntheticPatient, write_synthetic_dataset
 from synthaug.errors import SynthaugError
 from synthaug.generator import PairFilter, RunDescription, Sampler
+from synthaug.precision import resolve_precision
 from synthaug.progress import track
 from synthaug.stages.families import family_of
 from synthaug.stages.filters import consistency_filter
@@ -52,6 +53,7 @@ class GenerateOptions:
     reference_unet: str | None = None
     unet_preset: str = "cpu-tiny"
     max_factor: float = 20.0
+    precision: str | None = None  # sampling: None the run's, or auto / fp32 / bf16
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,11 @@ def _load_painting(options: GenerateOptions, kind: SourceKind) -> tuple[_Paintin
     masker = None
     if kind.masks == "generated":
         masker = _load_masker(options, desc)
+    if options.precision is not None:  # one precision for every network of the set
+        used = resolve_precision(options.precision, "auto")
+        for sampler in (painter, masker):
+            if sampler is not None:
+                sampler.precision = used
     return _Painting(painter, masker, options.truncation), snapshot
 
 
@@ -290,6 +297,7 @@ def generate(options: GenerateOptions, pair_filter: PairFilter | None = None) ->
         "fold": desc.fold,
         "seed": options.seed,
         "truncation_psi": options.truncation,
+        "precision": painting.painter.precision,
         "slices_per_patient": desc.median_slices,
         "filter": None if tally is None else tally.describe(),
     }

@@ -38,6 +38,7 @@ from synthaug.errors import SynthaugError
 from synthaug.gan.networks import VARIANTS
 from synthaug.gan.presets import GAN_PRESETS
 from synthaug.gmm.presets import GMM_PRESETS
+from synthaug.precision import PRECISIONS
 from synthaug.seg.presets import SEG_PRESETS
 from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
 from synthaug.stats.analysis import DESIGNS, METRICS, PRIMARY_TESTS, design_floors
@@ -60,6 +61,7 @@ class GanSettings:
     seed: int = 0
     snapshot_kimg: float | None = None
     allow_unusable: bool = False  # study generators flagged unusable (their cells are flagged)
+    precision: str | None = None  # None: the preset's; auto, fp32 or bf16 (synthaug.precision)
 
     def kimg_for(self, variant: str) -> float:
         if isinstance(self.kimg, dict):
@@ -112,6 +114,8 @@ class SegSettings:
     max_steps: int | None = None
     synthetic_fraction: float | None = None
     nsd_tolerance: float = 1.0  # pixels of the stored slices (normalised surface Dice)
+    precision: str = "auto"  # auto, fp32 or bf16 (synthaug.precision); each cell records its own
+    device: str = "cpu"  # cpu, cuda or auto (CUDA when there is one); not in the fingerprint
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class GeneratorSettings:
     seed: int
     snapshot_kimg: float | None
     sample_steps: int | None = None  # iterative samplers (diffusion); None: the preset's
+    precision: str | None = None  # None: the preset's
 
 
 @dataclass
@@ -186,11 +191,19 @@ class StudyConfig:
         content = self.to_dict()
         content.pop("stats")
         content["gan"].pop("allow_unusable")
+        content["seg"].pop("device")
         if content["repeats"] == 1:  # studies before repeated k-fold keep their fingerprint
             content.pop("repeats")
-        for key, default in (("synthetic_fraction", None), ("nsd_tolerance", 1.0)):
+        for key, default in (
+            ("synthetic_fraction", None),
+            ("nsd_tolerance", 1.0),
+            ("precision", "auto"),
+        ):
             if content["seg"][key] == default:  # older studies keep their fingerprint
                 content["seg"].pop(key)
+        for name in ("gan", "diffusion"):
+            if content[name].get("precision") is None:
+                content[name].pop("precision", None)
         used = {g.family for g in self.generators()}
         for family, name in FAMILY_SECTIONS.items():
             if name == "gan":
@@ -224,7 +237,12 @@ class StudyConfig:
         s = self.section(generator.family)
         steps = getattr(s, "sample_steps", None)  # only sections of iterative samplers have it
         return GeneratorSettings(
-            s.preset, s.kimg_for(generator.variant), s.seed, s.snapshot_kimg, steps
+            s.preset,
+            s.kimg_for(generator.variant),
+            s.seed,
+            s.snapshot_kimg,
+            steps,
+            getattr(s, "precision", None),  # the gmm painter has no networks
         )
 
     def allows_unusable(self, family: str) -> bool:
@@ -400,6 +418,11 @@ def _check_generators(name: str, section: Any, path: Path | None) -> None:
             f"{name}.snapshot_kimg",
             f"must be a positive number, got {section.snapshot_kimg!r}",
         )
+    precision = section.precision
+    if precision is not None and precision not in PRECISIONS:
+        raise _fail(
+            path, f"{name}.precision", f"{precision!r} is not one of {', '.join(PRECISIONS)}"
+        )
     steps = getattr(section, "sample_steps", None)  # diffusion only
     if steps is not None and not (
         isinstance(steps, int) and not isinstance(steps, bool) and steps > 0
@@ -418,6 +441,12 @@ def _check_seg(seg: SegSettings, path: Path | None) -> None:
         isinstance(seg.max_steps, int) and not isinstance(seg.max_steps, bool) and seg.max_steps > 0
     ):
         raise _fail(path, "seg.max_steps", f"must be a positive integer, got {seg.max_steps!r}")
+    if seg.device not in ("cpu", "cuda", "auto"):
+        raise _fail(path, "seg.device", f"{seg.device!r} is not cpu, cuda or auto")
+    if seg.precision not in PRECISIONS:
+        raise _fail(
+            path, "seg.precision", f"{seg.precision!r} is not one of {', '.join(PRECISIONS)}"
+        )
     if not (_positive(seg.nsd_tolerance)):
         raise _fail(
             path,

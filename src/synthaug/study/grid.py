@@ -186,6 +186,7 @@ class _Planner:
             resume=True,
             snapshot_kimg=settings.snapshot_kimg,
             sample_steps=settings.sample_steps,
+            precision=settings.precision,
         )
         return GeneratorJob(ds.name, ref.family, request, self.config.quality.enabled)
 
@@ -196,7 +197,8 @@ class _Planner:
             store=ds.store, fold=fold, out=str(out), seed=seed, preset=self.config.seg.preset,
             resume=True, max_steps=self.config.seg.max_steps,
             synthetic_fraction=self.config.seg.synthetic_fraction,
-            nsd_tolerance=self.config.seg.nsd_tolerance, **extra,
+            nsd_tolerance=self.config.seg.nsd_tolerance, precision=self.config.seg.precision,
+            device=self.config.seg.device, **extra,
         )  # fmt: skip
 
     def seg(

@@ -43,6 +43,7 @@ RESULT_COLUMNS = [
     "max_steps",
     "capped",
     "synthetic_fraction",
+    "precision",
     "val_dice",
     "generator_usable",
     "train_seconds",
@@ -149,6 +150,7 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "max_steps": results.get("max_steps"),
                 "capped": results.get("capped"),
                 "synthetic_fraction": results.get("synthetic_fraction"),
+                "precision": results.get("precision", "fp32"),  # runs before it were fp32
                 "val_dice": results["val_dice"],
                 "generator_usable": usable,
                 "train_seconds": results["train_seconds"],

@@ -12,8 +12,64 @@ import pytest
 
 os.environ["SYNTHAUG_QUIET"] = "1"  # no progress bars, also in subprocesses
 
+
+def _worker_threads() -> int | None:
+    """Torch/BLAS threads for this pytest-xdist worker: the cores shared out between the
+    workers (1 each on 2 cores), unless the user chose with OMP_NUM_THREADS. None outside
+    xdist, or when the user chose."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if not os.environ.get("PYTEST_XDIST_WORKER") or workers < 1:
+        return None
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+_THREADS = _worker_threads()
+if _THREADS is not None:
+    # Before torch is imported, and inherited by the processes the tests start: two workers
+    # of two threads each on two cores run slower than two of one.
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+
 from tests.helpers.data import exact_options, make_cases, write_msd  # noqa: E402
 from tests.helpers.toy import make_toy_store  # noqa: E402
+
+
+def pytest_configure(config) -> None:
+    if _THREADS is not None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(_THREADS)
+        threadpool_limits(limits=_THREADS)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The modules with slow tests first, each module's tests kept together and in order (a
+    stable sort; a module fixture is set up once): under pytest-xdist the longest tests then
+    start early instead of one of them running alone at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_settings():
+    """Undo a test's change to the process's torch threads or OMP_NUM_THREADS (running a study
+    job in-process sets both to 1, which would leak into every later test)."""
+    import torch
+
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    yield
+    if os.environ.get("OMP_NUM_THREADS") != omp:
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
+    if torch.get_num_threads() != threads:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(threads)
+        threadpool_limits(limits=threads)
 
 
 @dataclass

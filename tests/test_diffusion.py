@@ -158,7 +158,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     cmd = [
         sys.executable, "-m", "synthaug", "train-generator", "--family", "diffusion",
         "--variant", "painter", "--store", str(toy_store.path), "--fold", "0",
-        "--preset", "cpu-micro", "--kimg", "0.6", "--snapshot-kimg", "0.1", "--out", str(run),
+        "--preset", "cpu-micro", "--kimg", "0.4", "--snapshot-kimg", "0.1", "--out", str(run),
         "--threads", "1", "--no-quality",
     ]  # fmt: skip
     env = {**os.environ, "SYNTHAUG_QUIET": "1"}
@@ -170,10 +170,10 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = load_torch(run / "checkpoint.pt")["meta"]["nimg"]
-    assert 0 < killed_at < 600
+    assert 0 < killed_at < 400
     done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     nimgs = [r["nimg"] for r in read_metrics(run)]
-    assert nimgs == sorted(set(nimgs)) and nimgs[-1] == 600
-    assert json.loads((run / "summary.json").read_text())["nimg"] == 600
+    assert nimgs == sorted(set(nimgs)) and nimgs[-1] == 400
+    assert json.loads((run / "summary.json").read_text())["nimg"] == 400
     assert any(int(p.stem.split("-")[1]) > killed_at for p in list_snapshots(run))

@@ -4,9 +4,6 @@ patient's contrast per slice, masks deformed only when asked, and a family run l
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -137,16 +134,12 @@ def test_gmm_rejects_other_variants(toy_store, tmp_path):
         GMM.train(TrainRequest(str(toy_store.path), 0, "joint", str(tmp_path / "x"), "default"))
 
 
-def test_cli_fits_a_gmm_run_with_its_default_preset(toy_store, tmp_path):
+def test_cli_fits_a_gmm_run_with_its_default_preset(toy_store, tmp_path, run_cli):
     out = tmp_path / "cli-gmm"
     args = ["train-generator", "--family", "gmm", "--variant", "painter", "--store",
             str(toy_store.path), "--fold", "0", "--out", str(out), "--no-quality"]  # fmt: skip
-    env = {**os.environ, "SYNTHAUG_QUIET": "1"}
-    done = subprocess.run([sys.executable, "-m", "synthaug", *args], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_cli(*args)
+    assert done.code == 0, done.err
     assert json.loads((out / "run.json").read_text())["preset"]["name"] == "default"
-    refused = subprocess.run([sys.executable, "-m", "synthaug", *args, "--resume",
-                              "--sample-steps", "5"], env=env, capture_output=True,
-                             text=True, timeout=300)  # fmt: skip
-    assert refused.returncode != 0 and "--sample-steps" in refused.stderr + refused.stdout
+    refused = run_cli(*args, "--resume", "--sample-steps", "5")
+    assert refused.code != 0 and "--sample-steps" in refused.err + refused.out

@@ -1,13 +1,13 @@
-"""Every ``gpu-*`` preset of every family trains one step and samples on the CPU at batch 2.
+"""Every ``gpu-*`` preset of every family trains one step and samples on the CPU.
 
 No GPU has ever run these presets in this project's CI; this keeps them from rotting unseen
 (a width that no longer divides, an attention level that no longer fits, a resolution the
-trainer rejects). The presets run through the real trainers and samplers, at batch 2 and in
-fp32 (bf16 autocast is a GPU setting)."""
+trainer rejects). The presets run through the real trainers and samplers with their
+architecture and resolution, but the smallest batch each trainer takes (2 for StyleGAN2, whose
+path-length regulariser halves it; 1 for diffusion), one sampling step, and in fp32 (bf16
+autocast is a GPU setting)."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,20 +17,35 @@ import synthaug.gan.train as gan_train
 from synthaug.diffusion.presets import DIFFUSION_PRESETS
 from synthaug.gan.presets import GAN_PRESETS
 from synthaug.generator import TrainRequest
-from synthaug.stages.families import family
+from synthaug.gmm.presets import GMM_PRESETS
+from synthaug.stages.families import FAMILIES, family
 from tests.helpers.toy import make_toy_store
 
+# Each family's preset registry (gmm: no networks, no GPU presets).
+REGISTRIES = {"stylegan2": GAN_PRESETS, "diffusion": DIFFUSION_PRESETS, "gmm": GMM_PRESETS}
+# The settings each family's step runs with (``--set``; the architecture is the preset's).
+SETTINGS = {
+    "stylegan2": {"batch": "2", "precision": "fp32"},
+    "diffusion": {"batch": "1", "precision": "fp32", "sample_steps": "1"},
+}
 GPU_PRESETS = [
-    ("stylegan2", name, variant)
-    for name in sorted(GAN_PRESETS)
-    if name.startswith("gpu-")
-    for variant in ("joint", "mask", "conditional")
-] + [
-    ("diffusion", name, variant)
-    for name in sorted(DIFFUSION_PRESETS)
-    if name.startswith("gpu-")
-    for variant in ("painter", "joint")
+    (name, preset, variant)
+    for name, registry in REGISTRIES.items()
+    for preset in sorted(registry)
+    if preset.startswith("gpu-")
+    for variant in family(name).variants
 ]
+
+
+def test_every_gpu_preset_of_every_family_is_stepped():
+    """A new family must name its registry here, and both network families have GPU presets
+    (a renamed prefix or a dropped preset would silently empty the parametrisation)."""
+    assert set(REGISTRIES) == set(FAMILIES)
+    covered = {name for name, _, _ in GPU_PRESETS}
+    assert covered == {"stylegan2", "diffusion"} == set(SETTINGS)
+    for name in covered:
+        for variant in FAMILIES[name].variants:
+            assert any(f == name and v == variant for f, _, v in GPU_PRESETS), (name, variant)
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +63,32 @@ def test_every_family_has_a_gpu_preset():
 def test_gpu_preset_trains_a_step_and_samples_on_the_cpu(
     family_name, preset, variant, store_256, tmp_path, monkeypatch
 ):
-    presets = GAN_PRESETS if family_name == "stylegan2" else DIFFUSION_PRESETS
-    small = replace(presets[preset], name=f"{preset}-b2", batch=2, precision="fp32")
-    if family_name == "diffusion":
-        small = replace(small, sample_steps=2)
-    monkeypatch.setitem(presets, small.name, small)
+    settings = SETTINGS[family_name]
+    batch = int(settings["batch"])
     # the snapshot's preview grid (16 samples at 256 px) would cost more than the step itself
     monkeypatch.setattr(gan_train, "GRID_SAMPLES", 2)
     monkeypatch.setattr(gan_train, "COLLAPSE_SAMPLES", 4)  # the snapshot's collapse check
-    monkeypatch.setattr(diffusion_train, "GRID_SAMPLES", 2)
-    assert small.resolution == store_256.resolution == 256
+    monkeypatch.setattr(diffusion_train, "GRID_SAMPLES", 1)
+    assert REGISTRIES[family_name][preset].resolution == store_256.resolution == 256
     fam = family(family_name)
     request = TrainRequest(
         store=str(store_256.path), fold=0, variant=variant, out=str(tmp_path / "run"),
-        preset=small.name, kimg=0.002, device="cpu",
+        preset=preset, kimg=batch / 1000, device="cpu", settings=settings,
     )  # fmt: skip
     run = fam.train(request)
     health = fam.health(run)
-    assert health is not None and health.nimg == 2  # exactly one optimiser step
+    assert health is not None and health.nimg == batch  # exactly one optimiser step
     snapshots = fam.snapshots(run)
     assert snapshots
     sampler = fam.load(run, snapshots[-1].path)
     masks = (
-        store_256.arrays(store_256.split(0).train)[1][:2] if sampler.outputs.paints_masks else None
+        store_256.arrays(store_256.split(0).train)[1][:batch]
+        if sampler.outputs.paints_masks
+        else None
     )
-    images, labels = sampler.sample(2, seed=0, masks=masks)
+    images, labels = sampler.sample(batch, seed=0, masks=masks)
     channels = len(store_256.modalities)
     if images is not None:
-        assert images.shape == (2, channels, 256, 256) and np.isfinite(images).all()
+        assert images.shape == (batch, channels, 256, 256) and np.isfinite(images).all()
     if labels is not None:
-        assert labels.shape == (2, 256, 256) and labels.max() < len(store_256.label_names)
+        assert labels.shape == (batch, 256, 256) and labels.max() < len(store_256.label_names)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import baycomp
@@ -196,15 +194,15 @@ def test_dry_run_prints_the_plan_without_running(study_store, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_stats_cli_json_and_design(tmp_path):
+def test_stats_cli_json_and_design(tmp_path, run_cli):
     df = _table({(d, "joint", n): 0.0 for d in "ABC" for n in (2, 4)}, datasets=("A", "B", "C"))
     path = tmp_path / "results.csv"
     df.to_csv(path, index=False)
-    run = [sys.executable, "-m", "synthaug", "stats", str(path), "--json", "--design", "paper"]
-    proc = subprocess.run(run, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    args = ["stats", str(path), "--json", "--design", "paper"]
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
     assert data["design"] == "paper" and data["omnibus"][0]["num_blocks"] == 3
-    bad = subprocess.run([*run[:-1], "pooled"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "design" in bad.stderr
+    bad = run_cli(*args[:-1], "pooled")
+    assert bad.code == 2 and "design" in bad.err
     assert math.isfinite(data["rope"])

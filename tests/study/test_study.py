@@ -127,23 +127,31 @@ def test_quality_needs_validation_patients(tmp_path):
     assert not (tmp_path / "out" / "gans").exists()
 
 
-def test_cli_study_error_is_one_line(study_store, tmp_path):
+def test_cli_study_error_is_one_line(study_store, tmp_path, run_cli):
     path = _write(tmp_path, _config(study_store, sources=["nope"]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "synthaug", "study", "--config", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [proc.stderr.strip()]
-    assert "sources[0]" in proc.stderr
+    result = run_cli("study", "--config", path)
+    assert result.code == 2
+    assert result.err_lines == [result.err.strip()]
+    assert "sources[0]" in result.err
 
 
 @pytest.fixture(scope="module")
 def finished_study(study_store, tmp_path_factory) -> Path:
-    """The toy grid run once, uninterrupted, with local workers."""
+    """The toy grid run once, uninterrupted, with local workers (once per pytest-xdist
+    worker that runs a test of it)."""
     out = tmp_path_factory.mktemp("study") / "out"
     return run_study(parse_study(_config(study_store)), out, workers=2)
+
+
+def _copy_without_cells(finished: Path, root: Path, cells: list[str] | None = None) -> Path:
+    """A copy of the finished study with the named cells (``SOURCE-nN`` folders of fold 0,
+    seed 0; None: all) and its results table removed, as if it had stopped before them."""
+    shutil.copytree(finished.parent, root)
+    fold = root / "cells" / "toy" / "fold0" / "seed0"
+    for cell in cells if cells is not None else [p.name for p in fold.iterdir()]:
+        shutil.rmtree(fold / cell)
+    (root / "results.csv").unlink()
+    return root
 
 
 def test_results_table_has_a_row_per_cell_and_class(finished_study):
@@ -173,7 +181,9 @@ def test_rerun_recomputes_nothing(study_store, finished_study):
 @pytest.mark.slow
 def test_killed_study_resumes_without_recomputing(study_store, finished_study, tmp_path):
     path = _write(tmp_path, _config(study_store))
-    out = tmp_path / "killed"
+    # Its generators, references and synthetic sets are done: the kill lands in the cells,
+    # where a fresh study's kill after two cells landed too.
+    out = _copy_without_cells(finished_study, tmp_path / "killed")
     cmd = [
         sys.executable,
         "-m",
@@ -215,8 +225,11 @@ def test_killed_study_resumes_without_recomputing(study_store, finished_study, t
 
 @pytest.mark.slow
 def test_ray_executor_on_a_local_instance(study_store, finished_study, tmp_path):
-    config = parse_study(_config(study_store))
-    results = run_study(config, tmp_path / "ray", executor="ray", workers=2)
+    # Two cells left to run (the real-only baseline and one with synthetic patients): both
+    # run as Ray tasks on two Ray workers, and give the local workers' numbers.
+    root = _copy_without_cells(finished_study, tmp_path / "ray", ["none-n0", "joint-n2"])
+    results = run_study(parse_study(_config(study_store)), root, executor="ray", workers=2)
+    assert (root / "cells" / "toy" / "fold0" / "seed0" / "joint-n2" / "results.json").is_file()
     on_ray = read_results(results)[OUTCOME_COLUMNS]
     local = read_results(finished_study)[OUTCOME_COLUMNS]
     pd.testing.assert_frame_equal(on_ray.reset_index(drop=True), local.reset_index(drop=True))
@@ -268,24 +281,18 @@ def test_study_scores_generators_and_synthetic_sets(finished_study):
         assert q["consistency"]["real_val"]["mean"] > 0
 
 
-def test_stats_cli_prints_friedman_and_wilcoxon(finished_study):
-    proc = subprocess.run(
-        [sys.executable, "-m", "synthaug", "stats", str(finished_study)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "toy / joint: n=0:" in proc.stdout
-    assert "Friedman" in proc.stdout and "Wilcoxon" in proc.stdout
+def test_stats_cli_prints_friedman_and_wilcoxon(finished_study, run_cli):
+    result = run_cli("stats", finished_study)
+    assert result.code == 0, result.err
+    assert "toy / joint: n=0:" in result.out
+    assert "Friedman" in result.out and "Wilcoxon" in result.out
 
 
-def test_stats_on_a_non_results_file_is_a_clear_error(tmp_path):
+def test_stats_on_a_non_results_file_is_a_clear_error(tmp_path, run_cli):
     bad = tmp_path / "results.csv"
     bad.write_text("a,b\n1,2\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "synthaug", "stats", str(bad)], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "lacks column" in proc.stderr
+    result = run_cli("stats", bad)
+    assert result.code == 2 and "lacks column" in result.err
 
 
 def test_paper_config_is_valid_once_stores_exist(study_store, tmp_path):
@@ -343,30 +350,3 @@ def test_a_filtered_set_is_judged_by_another_u_net_than_its_filter(finished_stud
     for unet in (filter_unet, quality["judge"]):
         assert "/references/toy/fold0/" in unet and "/cells/" not in unet  # not study cells
     assert quality["consistency"]["synthetic"]["slices"] > 0
-
-
-def test_a_study_with_diffusion_sources_runs_and_reports(study_store, tmp_path):
-    raw = _config(
-        study_store,
-        sources=["real-mask-conditional", "real-mask-diffusion", "mask-diffusion", "real-mask-gmm"],
-        n_levels=[0, 1],
-        diffusion={"preset": "cpu-micro", "kimg": 0.05, "allow_unusable": True, "sample_steps": 3},
-    )
-    results = run_study(parse_study(raw), tmp_path / "study", workers=2)
-    df = read_results(results)
-    assert {
-        "real-mask-diffusion",
-        "mask-diffusion",
-        "real-mask-conditional",
-        "real-mask-gmm",
-    } < set(df["source"])
-    layout = StudyLayout(tmp_path / "study")
-    painter = layout.generator_run("toy", 0, GeneratorRef("diffusion", "painter"))
-    assert (painter / "run.json").is_file() and (painter / "quality.json").is_file()
-    assert json.loads((painter / "run.json").read_text())["preset"]["sample_steps"] == 3
-    html_path = make_report(results, tmp_path / "report")
-    text = html_path.read_text()
-    for slug in ("real-mask-diffusion", "mask-diffusion", "real-mask-conditional", "real-mask-gmm"):
-        assert f"samples-toy-{slug}.png" in text  # the families side by side
-    assert "optimistic upper bound" in text  # the sources table says what the baseline is
-    assert "diffusion painter" in text  # its health row beside the GANs'

@@ -54,8 +54,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(autouse=True)
 def _keep_thread_settings():
-    """Undo a test's change to the process's torch threads or OMP_NUM_THREADS (running a study
-    job in-process sets both to 1, which would leak into every later test)."""
+    """Undo a test's change to the process's torch threads or OMP_NUM_THREADS, which would
+    otherwise leak into every later test of the worker."""
     import torch
 
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")

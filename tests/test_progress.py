@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from synthaug.progress import LineProgress, clock_text
-from synthaug.study.executors import run_jobs
+from synthaug.study.executors import JobRunner, run_jobs
 
 
 class FakeClock:
@@ -94,3 +96,88 @@ def test_study_jobs_leave_a_line_each_in_a_log(workers, monkeypatch, capsys):
     assert "naps (3 jobs): started 0/3" in err and "naps (3 jobs): done 3/3" in err
     for name in "abc":
         assert f"start nap {name}" in err and f"done  nap {name}" in err
+
+
+@dataclass(frozen=True)
+class ThreadsJob:
+    """A job that records the torch threads it ran with (in-process only)."""
+
+    seen: list
+
+    @property
+    def label(self) -> str:
+        return "threads"
+
+    def done(self) -> bool:
+        return False
+
+    def run(self) -> None:
+        import torch
+
+        self.seen.append(torch.get_num_threads())
+
+
+def test_jobs_run_in_the_caller_keep_its_threads(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)  # restored after the test (conftest)
+    seen: list[int] = []
+    run_jobs([ThreadsJob(seen)], "threads (1 job)", workers=1)
+    # One worker runs in the caller: the caller's threads, and nothing changed after it.
+    assert seen == [2]
+    assert torch.get_num_threads() == 2
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
+@dataclass(frozen=True)
+class PidJob:
+    """A job that writes the id of the process it ran in (picklable for the spawn workers)."""
+
+    path: str
+
+    @property
+    def label(self) -> str:
+        return f"pid {Path(self.path).name}"
+
+    def done(self) -> bool:
+        return Path(self.path).is_file()
+
+    def run(self) -> None:
+        time.sleep(0.2)  # both workers get a job
+        Path(self.path).write_text(str(os.getpid()))
+
+
+def test_a_runner_keeps_its_workers_from_phase_to_phase(tmp_path):
+    phases = [[PidJob(str(tmp_path / f"{phase}-{i}")) for i in range(2)] for phase in "ab"]
+    with JobRunner("local", workers=2) as runner:
+        assert [runner.run(jobs, "phase") for jobs in phases] == [2, 2]
+        assert runner.run(phases[0], "phase again") == 0  # done jobs are skipped
+    pids = {p.read_text() for p in tmp_path.iterdir()}
+    assert str(os.getpid()) not in pids  # in workers, not in the caller
+    assert len(pids) <= 2  # the second phase ran in the first one's workers
+
+
+@dataclass(frozen=True)
+class NicenessJob:
+    """A job that writes the niceness of the process it ran in."""
+
+    path: str
+
+    @property
+    def label(self) -> str:
+        return "niceness"
+
+    def done(self) -> bool:
+        return Path(self.path).is_file()
+
+    def run(self) -> None:
+        Path(self.path).write_text(str(os.nice(0)))
+
+
+def test_a_local_ray_instance_runs_the_jobs_at_normal_priority(tmp_path):
+    # Ray's default worker niceness (15) starves a study's jobs beside any other work.
+    out = tmp_path / "nice"
+    with JobRunner("ray", workers=1) as runner:
+        assert runner.run([NicenessJob(str(out))], "ray (1 job)") == 1
+    assert int(out.read_text()) == os.nice(0)

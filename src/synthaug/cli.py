@@ -661,7 +661,7 @@ def demo(
         "runs/demo"
     ),
     quick: Annotated[
-        bool, typer.Option(help="A three-minute version for tests (32×32, tiny networks).")
+        bool, typer.Option(help="A two-minute version for tests (32×32, tiny networks).")
     ] = False,
     budget: Annotated[
         str | None,

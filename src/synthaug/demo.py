@@ -1,6 +1,6 @@
 """``synthaug demo``: the whole study on the embedded phantom, sized for a CPU.
 
-phantom (tissue + lesion tasks) → prepare → train the three generators per (task, fold) →
+phantom (tissue + lesion tasks) → prepare → train the budget's generators per (task, fold) →
 generate → U-Nets over a small n sweep → statistics → report. Every step resumes: rerunning
 the demo after a kill skips what is done.
 """
@@ -30,9 +30,9 @@ from synthaug.study.runner import add_timing, run_study
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is: ``FULL`` (budget "cpu") targets about 20 minutes on 2 CPU cores,
-    ``QUALITY`` (budget "quality") trains every generator to its quality targets, ``QUICK``
-    is a three-minute check of the pipeline."""
+    """How big the demo is: ``FULL`` (budget "cpu") is 18 minutes on 2 CPU cores whose fp32
+    matmul runs at 147 GFLOP/s (about 12 at 229), ``QUALITY`` (budget "quality") trains every
+    generator to its quality targets, ``QUICK`` is a two-minute check of the pipeline."""
 
     name: str
     patients: int
@@ -61,26 +61,26 @@ FULL = DemoSize(
     resolution=64,
     prepare_folds=5,
     study_folds=[0, 1],
-    # U-Nets train until validation stops them (1-2k steps each, about 3x the old fixed 400),
-    # so the grid is what gives: one n level and the three painters of real masks.
+    # U-Nets train until validation stops them (600-1500 steps each), so the grid is what
+    # gives: one n level, and the two sources a CPU trains to use in minutes.
     n_levels=[0, 6],
     gan_preset="cpu-tiny",
-    # The conditional generator paints the masks of two of the three sources; 2.6 kimg is
-    # what its consistency target needs on tissue (0.82 of real; 0.67 at 2.0 kimg,
-    # docs/gan_tuning.md). Joint and mask generators cannot reach their targets at any
-    # budget a CPU demo affords, and their best snapshots come early: they get the least.
+    # Only for the budgets that run StyleGAN2 (quality, quick); 2.6 kimg is what the
+    # conditional generator's consistency target needs on tissue (docs/gan_tuning.md).
     gan_kimg={"joint": 0.6, "mask": 1.0, "conditional": 2.6},
     seg_preset="cpu-tiny",
     seg_max_steps=None,
-    # The StyleGAN2 painter (the paper's C-SG), the diffusion painter and the no-training
-    # baseline that tells whether a generator adds anything over domain randomisation. The
-    # joint and mask StyleGAN2s cannot reach their targets at a CPU demo's budget (README);
-    # `demo --quick` and `--budget quality` still run them.
-    sources=["real-mask-conditional", "real-mask-diffusion", "real-mask-gmm"],
+    # The diffusion painter and the no-training baseline that tells whether a generator adds
+    # anything over domain randomisation. No StyleGAN2: at a CPU demo's budget none reaches
+    # its targets (the conditional one paints lesions at 0.4-0.6 of real consistency at 2.6
+    # kimg and needs ~14, docs/time_to_quality.md), and it cost a third of a ten-minute demo;
+    # `demo --quick` and `--budget quality` run all three.
+    sources=["real-mask-diffusion", "real-mask-gmm"],
     diffusion_preset="cpu-tiny",
     diffusion_kimg=DIFFUSION_DEMO_KIMG,
-    # 39.3 min measured in fp32 before bf16 autocast (issue 21); an upper bound now.
-    measured_seconds=2358.0,
+    # 2026-12-03, quiet, AVX512-BF16 without AMX (the painter in bf16, U-Nets in fp32).
+    measured_seconds=1093.0,
+    measured_gflops=147.0,
 )
 QUICK = DemoSize(
     name="quick",
@@ -99,7 +99,8 @@ QUICK = DemoSize(
     ],
     diffusion_preset="cpu-micro",
     diffusion_kimg=0.08,
-    measured_seconds=187.0,
+    measured_seconds=124.0,  # 2026-12-03, quiet
+    measured_gflops=136.0,
 )  # fmt: skip
 # The whole grid, each generator trained to where the time-to-quality curves (docs/time_to_quality.md,
 # tissue fold 0, cpu-tiny) show it at its targets, with a margin: in-domain FID within 3x of
@@ -233,8 +234,8 @@ def run_demo(
 ) -> Path:
     """Run (or resume) the demo under ``out``; returns the report's index.html.
 
-    ``budget``: "cpu" (20-40 minutes on 2 cores), "quality" (generators trained to their
-    targets) or None (quality on a GPU, else cpu); ``quick``: the three-minute version."""
+    ``budget``: "cpu" (10-20 minutes on 2 cores), "quality" (generators trained to their
+    targets) or None (quality on a GPU, else cpu); ``quick``: the two-minute version."""
     size = demo_size(budget, quick)
     out = Path(out)
     _refuse_other_budget(out, size)

@@ -40,6 +40,7 @@ def test_generate_writes_msd_patients(runs, toy_store, tmp_path, source):
     assert meta["modality"] == {"0": "A", "1": "B"}
     assert meta["labels"] == {"0": "background", "1": "disc", "2": "square"}
     assert meta["numTraining"] == 3 and meta["synthaug"]["source"] == source
+    assert f"(stylegan2 family, source {source})" in meta["description"]
     assert (out / "preview.png").stat().st_size > 0
     patients = read_synthetic(out, toy_store)
     s = toy_store.median_slices(toy_store.split(0).train)
@@ -211,6 +212,7 @@ def test_diffusion_sources_write_msd_patients(runs, diffusion_runs, toy_store, t
     assert meta["modality"] == {"0": "A", "1": "B"}
     assert meta["labels"] == {"0": "background", "1": "disc", "2": "square"}
     assert meta["synthaug"]["source"] == source and meta["synthaug"]["family"] == "diffusion"
+    assert f"(diffusion family, source {source})" in meta["description"]  # not "StyleGAN2"
     patients = read_synthetic(out, toy_store)
     s = toy_store.median_slices(toy_store.split(0).train)
     assert [p.images.shape for p in patients] == [(s, 2, 32, 32)] * 2

@@ -113,6 +113,17 @@ def test_gan_kimg_per_variant(study_store, tmp_path):
     assert kimgs == {"joint": 0.5, "conditional": 1.5}
 
 
+def test_generators_of_different_folds_start_side_by_side(study_store, tmp_path):
+    from synthaug.study.grid import plan_study
+
+    plan = plan_study(parse_study(_config(study_store, folds=[0, 1])), tmp_path)
+    folds = [job.request.fold for job in plan.generators]
+    assert sorted(folds) == [0, 0, 1, 1]  # joint and conditional, for each fold
+    # Neighbours (the jobs two workers start together) are of different folds, so they do
+    # not both train one fold's feature encoder.
+    assert all(a != b for a, b in zip(folds, folds[1:], strict=False))
+
+
 def test_quality_needs_validation_patients(tmp_path):
     from synthaug.data import prepare
     from synthaug.data.options import PrepareOptions

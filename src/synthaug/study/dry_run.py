@@ -28,10 +28,10 @@ GAN_IMG_PER_S = {
     ("cpu-tiny", "conditional"): 30.0,
 }
 GAN_SCORING_S = {"cpu-micro": 3.0, "cpu-tiny": 18.0}
-SEG_S_PER_STEP = {"cpu-micro": 0.004, "cpu-tiny": 0.07}  # validation included
+SEG_S_PER_STEP = {"cpu-micro": 0.004, "cpu-tiny": 0.037}  # validation included
 # Where early stopping ends a U-Net (benchmarks/seg_budget.py: cpu-tiny real-only phantom runs
-# stopped at 950-1750 steps); the step cap is a safety net, not the expected length.
-SEG_TYPICAL_STEPS = {"cpu-micro": 120, "cpu-tiny": 1400}
+# stopped at 600-1500 steps); the step cap is a safety net, not the expected length.
+SEG_TYPICAL_STEPS = {"cpu-micro": 120, "cpu-tiny": 1100}
 SEG_S_PER_CELL = {"cpu-micro": 0.5, "cpu-tiny": 2.0}
 QUALITY_S = {"cpu-micro": 12.0, "cpu-tiny": 30.0}
 GENERATE_S = 1.5

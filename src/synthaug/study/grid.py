@@ -275,4 +275,21 @@ def plan_study(config: StudyConfig, root: Path | StudyLayout) -> Plan:
                 ]
             if config.quality.enabled:
                 plan.qualities.append(planner.quality(ds, fold))
+    # Side by side, two generators of one fold would both train the fold's feature encoder
+    # for their snapshot scores (cached, but not yet there): start different folds together.
+    plan.generators = interleave(plan.generators, lambda job: (job.dataset, job.request.fold))
     return plan
+
+
+def interleave(jobs: list, key) -> list:
+    """``jobs`` reordered round-robin over their ``key`` groups (each group's order kept), so
+    that neighbours belong to different groups where there are several."""
+    groups: dict = {}
+    for job in jobs:
+        groups.setdefault(key(job), []).append(job)
+    queues = list(groups.values())
+    ordered = []
+    while queues:
+        ordered += [queue.pop(0) for queue in queues]
+        queues = [queue for queue in queues if queue]
+    return ordered

@@ -16,7 +16,7 @@ from synthaug.seg.train import RESULTS
 from synthaug.stages.train_generator import snapshot_scores
 from synthaug.stats.core import StatsError
 from synthaug.study.config import StudyConfig, load_study
-from synthaug.study.executors import run_jobs
+from synthaug.study.executors import JobRunner
 from synthaug.study.grid import GeneratorJob, Plan, SegJob, plan_study
 from synthaug.study.layout import StudyLayout
 from synthaug.study.records import analyse_with
@@ -197,13 +197,13 @@ def run_study(
     layout = StudyLayout(Path(out))
     _claim_folder(layout, config)
     plan = plan_study(config, layout)
-    for phase, jobs in plan.phases():
-        t0 = time.perf_counter()
-        ran = run_jobs(jobs, f"{phase} ({len(jobs)} jobs)", executor, workers, ray_address)
-        if ran:
-            add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
-        if phase == "train-gan":
-            _stop_on_unusable(plan, config)
+    with JobRunner(executor, workers, ray_address) as runner:
+        for phase, jobs in plan.phases():
+            t0 = time.perf_counter()
+            if runner.run(jobs, f"{phase} ({len(jobs)} jobs)"):
+                add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
+            if phase == "train-gan":
+                _stop_on_unusable(plan, config)
     results = collect_results(plan)
     write_results(results, layout.results)
     write_statistics(results, config, layout)

@@ -208,6 +208,24 @@ def with_settings(preset, settings: dict[str, str]):
     return check() if check is not None else updated
 
 
+def refuse_changed_settings(out: Path | str, started_with, settings: dict[str, str]) -> None:
+    """The resume rule of every family: a run's settings are fixed when it starts, so a
+    ``--set`` whose value differs from the preset the run recorded (``started_with``) is
+    refused, naming the option, its recorded value and the new one; equal values pass."""
+    updated = with_settings(started_with, settings)
+    changed = [
+        f"{name}: recorded {getattr(started_with, name)!r}, --set {getattr(updated, name)!r}"
+        for name in settings
+        if getattr(updated, name) != getattr(started_with, name)
+    ]
+    if changed:
+        raise SynthaugError(
+            f"{out}: cannot resume with changed settings ({'; '.join(changed)}); a run's "
+            "settings are fixed when it starts: resume without them, or train a new run in "
+            "another --out"
+        )
+
+
 class GeneratorFamily(Protocol):
     """A generator family: how to train, find, load and judge its runs."""
 

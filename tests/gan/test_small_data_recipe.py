@@ -250,7 +250,7 @@ def test_training_stops_on_sustained_collapse_and_keeps_its_snapshots(
         out=str(out), snapshot_kimg=0.1, resume=True,
     ))  # fmt: skip
     assert json.loads((again / "summary.json").read_text())["nimg"] == summary["nimg"]
-    with pytest.raises(SynthaugError, match="settings are fixed when a run starts"):
+    with pytest.raises(SynthaugError, match="collapse_patience: recorded 2, --set 5"):
         train(TrainOptions(
             store=str(toy_store.path), fold=0, variant="joint", preset="cpu-micro", kimg=2.0,
             out=str(out), resume=True, settings={"collapse_patience": "5"},

@@ -39,7 +39,7 @@ from synthaug.diffusion.run import (
 )
 from synthaug.diffusion.sample import denoise
 from synthaug.errors import SynthaugError
-from synthaug.generator import with_settings
+from synthaug.generator import refuse_changed_settings, with_settings
 from synthaug.precision import check_precision, resolve_device, resolve_precision
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
@@ -281,6 +281,7 @@ def _setup(opts: TrainOptions) -> _Trainer:
             raise SynthaugError(
                 f"{out}: was started with sample_steps={steps}, not {opts.sample_steps}"
             )
+        refuse_changed_settings(out, previous.diffusion_preset(), opts.settings)
         info.preset = previous.preset  # the run's hyper-parameters stay those it started with
     trainer = _Trainer(info, store, out, resolve_device(opts.device))
     if opts.resume and (out / CHECKPOINT).exists():

@@ -47,7 +47,7 @@ from synthaug.gan.networks import VARIANTS
 from synthaug.gan.oasis import OasisLoss
 from synthaug.gan.presets import GanPreset, gan_preset
 from synthaug.gan.run import RunInfo, run_meta_path
-from synthaug.generator import with_settings
+from synthaug.generator import refuse_changed_settings, with_settings
 from synthaug.precision import check_precision, resolve_device, resolve_precision
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
@@ -588,12 +588,7 @@ def _setup(opts: TrainOptions) -> _Trainer:
                 raise SynthaugError(
                     f"{out}: was trained with {field}={getattr(previous, field)!r}, not {getattr(info, field)!r}"
                 )
-        started_with = previous.gan_preset()
-        if opts.settings and with_settings(started_with, opts.settings) != started_with:
-            raise SynthaugError(
-                f"{out}: --set {', '.join(f'{k}={v}' for k, v in opts.settings.items())} differs "
-                "from the preset this run started with; settings are fixed when a run starts"
-            )
+        refuse_changed_settings(out, previous.gan_preset(), opts.settings)
         info.preset = previous.preset  # the run's hyper-parameters stay those it started with
         info.world_size = previous.world_size
     trainer = _Trainer(opts, info.gan_preset(), info, data, device, ddp)

@@ -25,6 +25,7 @@ from synthaug.generator import (
     Snapshot,
     TrainingHealth,
     TrainRequest,
+    refuse_changed_settings,
     run_family,
     with_settings,
 )
@@ -129,6 +130,8 @@ class GmmFamily:
             raise SynthaugError(
                 f"{out}: run already exists; pass --resume to continue it or choose another --out"
             )
+        if (out / RUN_META).exists():
+            refuse_changed_settings(out, GmmRunInfo.read(out).gmm_preset(), request.settings)
         if _list_snapshots(out) and (out / SUMMARY).exists():
             self._check_same(out, request)
             return out  # fitting is deterministic: a finished run is the answer

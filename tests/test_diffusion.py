@@ -89,6 +89,21 @@ def test_joint_samples_images_and_masks(toy_store, tmp_path):
     assert masks.min() >= 0 and masks.max() <= 2
 
 
+def test_a_joint_sample_decodes_to_its_images_and_mask():
+    # What the joint sampler returns is this split of the denoised channels: the mask is the
+    # class whose one-hot channel is largest, the images the modality channels clamped.
+    spec = DiffusionSpec("joint", num_modalities=2, num_classes=3)
+    mask = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 1, 2]]).unsqueeze(0)
+    images = torch.tensor([-3.0, -0.5, 0.25, 2.0]).repeat(9)[:18].reshape(1, 2, 3, 3)
+    onehot = torch.nn.functional.one_hot(mask, 3).permute(0, 3, 1, 2).float() * 2 - 1
+    noisy = onehot + 0.3 * torch.sin(torch.arange(27.0)).reshape(1, 3, 3, 3)  # still decodable
+    got_images, got_mask = spec.split(torch.cat([images, noisy], dim=1))
+    assert torch.equal(got_mask, mask)
+    assert torch.equal(got_images, images.clamp(-1, 1))
+    painter_images, painter_mask = DiffusionSpec("painter", 2, 3).split(images)
+    assert painter_mask is None and torch.equal(painter_images, images.clamp(-1, 1))
+
+
 def test_bad_requests(toy_store, tmp_path):
     with pytest.raises(SynthaugError, match="unknown diffusion variant"):
         _train(toy_store, tmp_path / "x", variant="conditional")

@@ -16,7 +16,7 @@ from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.seg.network import build_unet
 from synthaug.seg.presets import seg_preset
-from synthaug.seg.train import SEG_META, SegOptions, train_seg
+from synthaug.seg.train import MODEL, SEG_META, SegOptions, train_seg
 
 
 def unet_provenance(path: Path | str) -> dict | None:
@@ -106,4 +106,4 @@ def train_reference_unet(
             max_steps=max_steps,
         )
     )
-    return load_unet(out / "model.pt", store, preset).to(device)
+    return load_unet(out / MODEL, store, preset).to(device)

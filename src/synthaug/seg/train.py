@@ -27,6 +27,7 @@ from synthaug.seg.presets import seg_preset
 from synthaug.torch_io import load_torch, save_torch
 
 RESULTS = "results.json"
+MODEL = "model.pt"  # the best weights (state dict), written when the run ends
 SEG_CHECKPOINT = "checkpoint.pt"
 SEG_META = "seg.json"
 
@@ -302,8 +303,8 @@ def train_seg(opts: SegOptions) -> dict:
         "history": state["history"],
         "test": rows,
     }
-    torch.save(run.best_weights, out / "model.pt.tmp")
-    (out / "model.pt.tmp").replace(out / "model.pt")
+    torch.save(run.best_weights, out / f"{MODEL}.tmp")
+    (out / f"{MODEL}.tmp").replace(out / MODEL)
     write_json(out / RESULTS, results)
     (out / SEG_CHECKPOINT).unlink(missing_ok=True)
     return results

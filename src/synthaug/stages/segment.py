@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthaug.seg.train import RESULTS, SegOptions, train_seg
+from synthaug.seg.train import MODEL, RESULTS, SegOptions, train_seg
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class SegRun:
 
     @property
     def model(self) -> Path:
-        return self.out / "model.pt"
+        return self.out / MODEL
 
 
 def train_unet(options: SegOptions) -> SegRun:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthaug.generator import TrainRequest
-from synthaug.seg.train import SegOptions
+from synthaug.seg.train import MODEL, SegOptions
 from synthaug.stages.assess import AssessOptions, assess_synthetic
 from synthaug.stages.generate import GenerateOptions, generate
 from synthaug.stages.segment import is_finished, train_unet
@@ -130,7 +130,7 @@ class ReferenceJob:
 
     @property
     def model(self) -> str:
-        return str(Path(self.options.out) / "model.pt")
+        return str(Path(self.options.out) / MODEL)
 
     def done(self) -> bool:
         return is_finished(self.options.out)
@@ -217,7 +217,7 @@ class _Planner:
         return ReferenceJob(ds.name, role, self._seg_options(ds, fold, REFERENCE_SEEDS[role], out))
 
     def generation(self, ds: StudyDataset, fold: int, source: SourceSpec) -> GenerateJob:
-        reference = self.layout.reference(ds.name, fold, "filter") / "model.pt"
+        reference = self.layout.reference(ds.name, fold, "filter") / MODEL
         runs = [self.layout.generator_run(ds.name, fold, g) for g in source.generators]
         options = GenerateOptions(
             run=str(runs[-1]),
@@ -242,7 +242,7 @@ class _Planner:
             fold=fold,
             synthetic=tuple(str(self.layout.synthetic(ds.name, fold, s)) for s in specs),
             outs=tuple(str(self.layout.quality(ds.name, fold, s)) for s in specs),
-            reference_unet=str(self.layout.reference(ds.name, fold, "judge") / "model.pt"),
+            reference_unet=str(self.layout.reference(ds.name, fold, "judge") / MODEL),
             unet_preset=self.config.seg.preset,
             skip_existing=True,
             tags=tuple({"dataset": ds.name, "source": s.name} for s in specs),

@@ -33,7 +33,7 @@ def main() -> None:
     print(f"demo ({'quick' if args.quick else 'full'}, {args.workers} workers) stage wall times:")
     for stage in (
         "phantom+prepare",
-        "train-gan",
+        "train-generators",
         "train-seg",
         "reference",
         "generate",

@@ -189,7 +189,7 @@ def test_dry_run_prints_the_plan_without_running(study_store, tmp_path):
         "seg": {"preset": "cpu-micro", "max_steps": 30},
     }  # fmt: skip
     text = describe_plan(parse_study(raw), tmp_path / "out")
-    assert "train-gan" in text and "quality" in text and "min" in text
+    assert "train-generators" in text and "quality" in text and "min" in text
     assert "warning: folds" in text
     assert not (tmp_path / "out").exists()
 

@@ -174,6 +174,13 @@ def test_results_table_has_a_row_per_cell_and_class(finished_study):
     assert df["dice"].between(0, 1).all()
 
 
+def test_timings_have_one_entry_per_kind_of_phase(finished_study):
+    timings = json.loads((finished_study.parent / "timings.json").read_text())
+    # Both U-Net phases add up under train-seg; generators of every family under one label.
+    assert set(timings) == {"train-generators", "train-seg", "reference", "generate", "quality"}
+    assert all(seconds > 0 for seconds in timings.values())
+
+
 def test_results_of_another_study_are_refused(study_store, finished_study):
     other = parse_study(_config(study_store, n_levels=[0, 1, 3]))
     before = finished_study.read_bytes()

@@ -68,7 +68,7 @@ def _compute_lines(plan: Plan, config: StudyConfig, workers: int) -> list[str]:
         missing = len(seconds) - len(known)
         unknown |= missing > 0
         extra = f" (+{missing} job(s) of an unmeasured preset)" if missing else ""
-        lines.append(f"  {phase:<24} {len(jobs):>5} jobs   ~{wall / 60:6.1f} min{extra}")
+        lines.append(f"  {phase.value:<24} {len(jobs):>5} jobs   ~{wall / 60:6.1f} min{extra}")
     caveat = "; GPU presets are not estimated" if unknown else ""
     lines.append(
         f"  total ~{total / 60:.0f} min with {workers} one-thread workers on a 2-core CPU like "

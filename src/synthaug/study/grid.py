@@ -12,6 +12,7 @@ point resumes without recomputing a finished job. Paths come from :class:`StudyL
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from synthaug.generator import TrainRequest
@@ -142,6 +143,25 @@ class ReferenceJob:
 Job = GeneratorJob | GenerateJob | SegJob | QualityJob | ReferenceJob
 
 
+class Phase(Enum):
+    """The study's phases in the order they run; the value is the label progress shows."""
+
+    GENERATORS = "train-generators"  # every family's generators, their snapshots scored
+    BASELINES = "train-seg (real only)"
+    REFERENCES = "reference U-Nets"
+    GENERATE = "generate"
+    CELLS = "train-seg"
+    QUALITY = "quality"
+
+    @property
+    def timing_key(self) -> str:
+        """Its entry in ``timings.json`` (both U-Net phases add up under "train-seg")."""
+        return {Phase.BASELINES: "train-seg", Phase.REFERENCES: "reference"}.get(self, self.value)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class Plan:
     generators: list[GeneratorJob]
@@ -155,16 +175,14 @@ class Plan:
     def all_cells(self) -> list[SegJob]:
         return self.baselines + self.cells
 
-    def phases(self) -> list[tuple[str, list]]:
-        """(phase name, jobs) in the order they must run."""
-        return [
-            ("train-gan", self.generators),
-            ("train-seg (real only)", self.baselines),
-            ("reference U-Nets", self.references),
-            ("generate", self.generations),
-            ("train-seg", self.cells),
-            ("quality", self.qualities),
-        ]
+    def phases(self) -> list[tuple[Phase, list]]:
+        """(phase, jobs) in the order they must run."""
+        jobs = {
+            Phase.GENERATORS: self.generators, Phase.BASELINES: self.baselines,
+            Phase.REFERENCES: self.references, Phase.GENERATE: self.generations,
+            Phase.CELLS: self.cells, Phase.QUALITY: self.qualities,
+        }  # fmt: skip
+        return [(phase, jobs[phase]) for phase in Phase]
 
 
 class _Planner:

@@ -17,7 +17,7 @@ from synthaug.stages.train_generator import snapshot_scores
 from synthaug.stats.core import StatsError
 from synthaug.study.config import StudyConfig, load_study
 from synthaug.study.executors import JobRunner
-from synthaug.study.grid import GeneratorJob, Plan, SegJob, plan_study
+from synthaug.study.grid import GeneratorJob, Phase, Plan, SegJob, plan_study
 from synthaug.study.layout import StudyLayout
 from synthaug.study.records import analyse_with
 
@@ -201,8 +201,8 @@ def run_study(
         for phase, jobs in plan.phases():
             t0 = time.perf_counter()
             if runner.run(jobs, f"{phase} ({len(jobs)} jobs)"):
-                add_timing(layout, phase.split(" ")[0], time.perf_counter() - t0)
-            if phase == "train-gan":
+                add_timing(layout, phase.timing_key, time.perf_counter() - t0)
+            if phase is Phase.GENERATORS:
                 _stop_on_unusable(plan, config)
     results = collect_results(plan)
     write_results(results, layout.results)

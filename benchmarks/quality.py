@@ -39,7 +39,7 @@ from scipy import ndimage  # noqa: E402
 
 from synthaug.data import SliceStore, make_phantom, prepare  # noqa: E402
 from synthaug.data.options import PrepareOptions  # noqa: E402
-from synthaug.quality.evaluate import evaluate_quality  # noqa: E402
+from synthaug.quality.evaluate import QualityRequest, evaluate_quality  # noqa: E402
 from synthaug.quality.features import load_or_train_domain_encoder  # noqa: E402
 from synthaug.seg.reference import train_reference_unet  # noqa: E402
 
@@ -125,16 +125,8 @@ def main() -> None:
     report: dict = {}
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        report = evaluate_quality(
-            store,
-            0,
-            images,
-            labels,
-            cache_dir=cache,
-            reference_unet=unet,
-            max_real=args.n,
-            seed=r,
-        )
+        request = QualityRequest(store, 0, cache, reference_unet=unet, max_real=args.n, seed=r)
+        report = evaluate_quality(request, images, labels)
         totals.append(time.perf_counter() - t0)
         parts.append(report["seconds"])
         print(f"run {r + 1}: {totals[-1]:.1f} s  {report['seconds']}")

@@ -21,7 +21,7 @@ from scipy import ndimage
 from synthaug.errors import SynthaugError
 from synthaug.quality import features as features_mod
 from synthaug.quality.consistency import consistency, consistency_dice
-from synthaug.quality.evaluate import evaluate_quality, feature_metrics
+from synthaug.quality.evaluate import QualityRequest, evaluate_quality, feature_metrics
 from synthaug.quality.features import DomainEncoderConfig, DomainExtractor, get_extractor
 from synthaug.seg.reference import reference_unet_dir, train_reference_unet
 from tests.helpers.toy import make_toy_store
@@ -195,17 +195,11 @@ def test_evaluate_quality_end_to_end(toy, monkeypatch) -> None:
     trained = []  # all three encoders must come from the cache: no training here
     monkeypatch.setattr(features_mod, "_train_network", lambda *a: trained.append(a))
     held_x, held_y = toy["held"]
-    report = evaluate_quality(
-        store,
-        0,
-        _noise(held_x, 0.1),
-        held_y,
-        cache_dir=toy["cache"],
-        reference_unet=toy["joint"].network,
-        encoder_config=CONFIG,
-        kid_subsets=10,
-        kid_subset_size=50,
-    )
+    request = QualityRequest(
+        store, 0, toy["cache"], reference_unet=toy["joint"].network, encoder_config=CONFIG,
+        kid_subsets=10, kid_subset_size=50,
+    )  # fmt: skip
+    report = evaluate_quality(request, _noise(held_x, 0.1), held_y)
     assert trained == []  # all three encoders came from the cache
     assert report["extractor"] == "domain" and report["comparable_to_published"] is False
     assert report["n_real"] == len(toy["real"][0]) and report["n_synthetic"] == len(held_x)
@@ -222,7 +216,7 @@ def test_evaluate_quality_end_to_end(toy, monkeypatch) -> None:
     assert report["labels"]["class_frequency"]["total_variation"] < 0.1
     assert report["features"]["joint"]["channels"] == [0, 1]
     with pytest.raises(SynthaugError, match="does not match the store"):
-        evaluate_quality(store, 0, held_x[:, :1], held_y, cache_dir=toy["cache"])
+        evaluate_quality(QualityRequest(store, 0, toy["cache"]), held_x[:, :1], held_y)
 
 
 def test_reference_unet_is_trained_once(toy) -> None:
@@ -267,20 +261,16 @@ class _PixelStats:
 def test_evaluate_quality_with_inception_wiring(toy, monkeypatch) -> None:
     monkeypatch.setattr(features_mod, "InceptionExtractor", _PixelStats)
     held_x, held_y = toy["held"]
-    report = evaluate_quality(
-        toy["store"],
-        0,
-        held_x,
-        held_y,
-        extractor="inception",
-        cache_dir=toy["cache"],
-        with_consistency=False,
-        kid_subsets=5,
-        kid_subset_size=30,
-    )
+    request = QualityRequest(
+        toy["store"], 0, toy["cache"], extractor="inception", with_consistency=False,
+        kid_subsets=5, kid_subset_size=30,
+    )  # fmt: skip
+    report = evaluate_quality(request, held_x, held_y)
     assert report["comparable_to_published"] is True
     assert report["joint"] is None  # two modality channels: no RGB joint space
     assert report["modalities"]["A"]["dim"] == 4 and report["consistency"] is None
     assert report["seconds"]["encoder_training"] == 0.0
     with pytest.raises(SynthaugError, match="not one of domain, inception"):
-        evaluate_quality(toy["store"], 0, held_x, held_y, extractor="vgg", cache_dir=toy["cache"])
+        evaluate_quality(
+            QualityRequest(toy["store"], 0, toy["cache"], extractor="vgg"), held_x, held_y
+        )

@@ -12,6 +12,7 @@ import torch
 
 from synthaug.quality.consistency import consistency_class_dice, summarise_consistency
 from synthaug.quality.evaluate import (
+    QualityRequest,
     _consistency,
     consistency_ceiling,
     evaluate_quality,
@@ -32,14 +33,14 @@ def test_feature_cache_gives_the_same_numbers(toy_store, cache):
     images, labels = toy_store.arrays(toy_store.split(1).train)  # not fold 0's reference
     n = len(toy_store.arrays(toy_store.split(0).val)[0])  # equal N: no synthetic subsampling
     images, labels = images[:n], labels[:n]
-    settings = dict(cache_dir=cache, with_consistency=False, encoder_config=FAST_ENCODER)
-    plain = evaluate_quality(toy_store, 0, images, labels, **settings)
-    shared: dict = {}
-    first = evaluate_quality(toy_store, 0, images, labels, feature_cache=shared, **settings)
-    assert shared and ("joint", "real") in shared
-    second = evaluate_quality(
-        toy_store, 0, images[::-1], labels[::-1], feature_cache=shared, **settings
+    request = QualityRequest(
+        toy_store, 0, cache, with_consistency=False, encoder_config=FAST_ENCODER
     )
+    plain = evaluate_quality(request, images, labels)
+    shared: dict = {}
+    first = evaluate_quality(request, images, labels, feature_cache=shared)
+    assert shared and ("joint", "real") in shared
+    second = evaluate_quality(request, images[::-1], labels[::-1], feature_cache=shared)
     for result in (first, second):
         assert result["joint"]["fid"] == pytest.approx(plain["joint"]["fid"], rel=1e-6)
         for m in plain["modalities"]:
@@ -50,14 +51,16 @@ def test_the_baseline_is_compared_at_the_synthetic_sets_n(toy_store, cache):
     val = len(toy_store.arrays(toy_store.split(0).val)[0])
     images, labels = toy_store.arrays(toy_store.split(1).test)
     few = max(4, val // 2)
-    settings = dict(cache_dir=cache, with_consistency=False, encoder_config=FAST_ENCODER)
-    small = evaluate_quality(toy_store, 0, images[:few], labels[:few], **settings)
+    request = QualityRequest(
+        toy_store, 0, cache, with_consistency=False, encoder_config=FAST_ENCODER
+    )
+    small = evaluate_quality(request, images[:few], labels[:few])
     assert small["n_compared"] == few
     held = small["real_baseline"]["joint"]
     assert held["n_synthetic"] == few and held["n_available"] == val and held["subsamples"] == 5
     assert small["joint"]["subsamples"] == 1
     # More synthetic slices than validation ones: the synthetic set is subsampled instead.
-    many = evaluate_quality(toy_store, 0, images, labels, **settings)
+    many = evaluate_quality(request, images, labels)
     if len(images) > val:
         assert many["n_compared"] == val and many["joint"]["subsamples"] == 5
         assert many["real_baseline"]["joint"]["subsamples"] == 1

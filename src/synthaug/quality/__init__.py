@@ -1,8 +1,9 @@
 """Image quality of synthetic data: feature extractors, FID/KID, precision/recall, mask–image
 consistency and label statistics.
 
-    from synthaug.quality import evaluate_quality
-    report = evaluate_quality(store, fold, images, labels, cache_dir="runs/x/quality-cache")
+    from synthaug.quality import QualityRequest, evaluate_quality
+    request = QualityRequest(store, fold, cache_dir="runs/x/quality-cache")
+    report = evaluate_quality(request, images, labels)
 
 Names are imported lazily (torch/MONAI load only when a name is first used). The mean
 consistency function is ``synthaug.quality.consistency.consistency`` (the package attribute
@@ -32,6 +33,7 @@ _EXPORTS = {
     "consistency_dice": "consistency",
     "consistency_class_dice": "consistency",
     "evaluate_quality": "evaluate",
+    "QualityRequest": "evaluate",
     "feature_metrics": "evaluate",
     "synthetic_arrays": "evaluate",
 }

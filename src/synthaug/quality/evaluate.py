@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -235,75 +236,109 @@ def _held_out_set(store: SliceStore, patients: list[str], k: int) -> torch.Tenso
     return images if len(images) > k else None
 
 
+@dataclass(frozen=True)
+class QualityRequest:
+    """How to score synthetic slices of ``fold`` of ``store`` (everything but the slices).
+
+    extractor: "domain" (encoders trained and cached under ``cache_dir``) or "inception"
+    (``inception_weights`` or $SYNTHAUG_INCEPTION_WEIGHTS; joint metrics only for 3-channel
+    stores). reference_unet: the real-only U-Net for consistency; when None (and
+    ``with_consistency``) one is trained with ``unet_preset`` and cached under ``cache_dir``.
+    max_real: subsample the real set (seeded) to at most this many slices. real_baseline: also
+    score the fold's real VALIDATION slices against the same reference, and both sets at the
+    same N — the smaller of the two; the larger one is subsampled ``EQUAL_N_REPEATS`` times
+    and averaged (FID is biased by N: only equal-N numbers compare). kid_subsets,
+    kid_subset_size: KID's subsets; k: the neighbours of precision/recall.
+    """
+
+    store: SliceStore
+    fold: int
+    cache_dir: Path | str
+    extractor: str = "domain"
+    inception_weights: Path | str | None = None
+    reference_unet: nn.Module | None = None
+    with_consistency: bool = True
+    unet_preset: str = "cpu-tiny"
+    encoder_config: DomainEncoderConfig | None = None
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    k: int = 3
+    seed: int = 0
+    max_real: int | None = None
+    real_baseline: bool = True
+    device: str = "cpu"
+
+    @property
+    def metric_args(self) -> tuple[int, int, int, int]:
+        return (self.kid_subsets, self.kid_subset_size, self.k, self.seed)
+
+
 def evaluate_quality(
-    store: SliceStore,
-    fold: int,
+    request: QualityRequest,
     synthetic_images: np.ndarray | torch.Tensor,
     synthetic_labels: np.ndarray | torch.Tensor,
-    *,
-    extractor: str = "domain",
-    cache_dir: Path | str,
-    inception_weights: Path | str | None = None,
-    reference_unet: nn.Module | None = None,
-    with_consistency: bool = True,
-    unet_preset: str = "cpu-tiny",
-    encoder_config: DomainEncoderConfig | None = None,
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    k: int = 3,
-    seed: int = 0,
-    max_real: int | None = None,
-    real_baseline: bool = True,
-    device: str = "cpu",
     feature_cache: dict | None = None,
 ) -> dict:
     """Image-quality metrics of synthetic slices against the fold's real training slices.
 
     synthetic_images [N, C, R, R] in [-1, 1], synthetic_labels [N, R, R] in 0..K-1 (the store's
-    channels, resolution and labels). extractor: "domain" (encoders trained and cached under
-    ``cache_dir``) or "inception" (``inception_weights`` or $SYNTHAUG_INCEPTION_WEIGHTS; joint
-    metrics only for 3-channel stores). reference_unet: the real-only U-Net for consistency;
-    when None (and ``with_consistency``) one is trained with ``unet_preset`` and cached under
-    ``cache_dir``. max_real: subsample the real set (seeded) to at most this many slices.
-    real_baseline: also score the fold's real VALIDATION slices against the same reference, and
-    both sets at the same N — the smaller of the two; the larger one is subsampled
-    ``EQUAL_N_REPEATS`` times and averaged (FID is biased by N: only equal-N numbers compare).
-    feature_cache: a dict kept between calls on the same (store, fold) and settings, so the real
-    sets' features are computed once. Memorisation (``quality.memorisation``): how close the
-    synthetic images come to their nearest real training image, against validation images.
+    channels, resolution and labels). feature_cache: a dict kept between calls on the same
+    (store, fold) and request, so the real sets' features are computed once. Memorisation
+    (``quality.memorisation``): how close the synthetic images come to their nearest real
+    training image, against validation images.
 
     Returns a JSON-ready dict: ``modalities`` {name: metrics}, ``joint`` (metrics or None),
     ``real_baseline`` {name: metrics} (or None),
     ``consistency`` {synthetic, real_val}, ``labels`` (label statistics), ``features``
     (extractor descriptions) and ``seconds`` per part, with the encoder/U-Net training apart.
     """
-    if extractor not in KINDS:
-        raise SynthaugError(f"extractor: {extractor!r} is not one of {', '.join(KINDS)}")
+    r = request
+    if r.extractor not in KINDS:
+        raise SynthaugError(f"extractor: {r.extractor!r} is not one of {', '.join(KINDS)}")
     seconds: dict[str, float] = {"encoder_training": 0.0, "features": 0.0, "metrics": 0.0}
     fake_x = as_image_tensor(synthetic_images, "synthetic images")
     fake_y = np.asarray(
         synthetic_labels.cpu() if isinstance(synthetic_labels, torch.Tensor) else synthetic_labels
     ).astype(np.int64)
-    _check_synthetic(store, fake_x, fake_y)
-    split = store.split(fold)
-    real_x, real_y = _reference_set(store, split.train, max_real, seed)
+    _check_synthetic(r.store, fake_x, fake_y)
+    split = r.store.split(r.fold)
+    real_x, real_y = _reference_set(r.store, split.train, r.max_real, r.seed)
     spaces = _feature_spaces(
-        store, fold, extractor, cache_dir, inception_weights, encoder_config, device, seconds
-    )
-    base_x = _held_out_set(store, split.val, k) if real_baseline else None
+        r.store, r.fold, r.extractor, r.cache_dir, r.inception_weights, r.encoder_config,
+        r.device, seconds,
+    )  # fmt: skip
+    base_x = _held_out_set(r.store, split.val, r.k) if r.real_baseline else None
     cache = feature_cache if feature_cache is not None else {}
-    results, baseline, descriptions = _score_spaces(
-        spaces, real_x, base_x, fake_x, cache, (kid_subsets, kid_subset_size, k, seed), seconds
-    )
+    scored = _score_spaces(spaces, real_x, base_x, fake_x, cache, r.metric_args, seconds)
+    out = _feature_report(r, len(split.train), len(real_x), fake_x, base_x, scored)
+    if base_x is not None:
+        t0 = time.perf_counter()
+        out["memorisation"] = _memorisation(r.store, split, (fake_x, fake_y), base_x, r.seed)
+        seconds["memorisation"] = time.perf_counter() - t0
+    out["consistency"] = _consistency_of(r, fake_x, fake_y, seconds)
+    t0 = time.perf_counter()
+    out["labels"] = label_statistics(real_y, fake_y, r.store.num_classes, r.store.label_names)
+    seconds["labels"] = time.perf_counter() - t0
+    out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
+    return out
 
-    out: dict = {
-        "fold": fold,
-        "reference": f"real training slices of fold {fold} ({len(split.train)} patients)",
-        "extractor": extractor,
-        "comparable_to_published": extractor == "inception",
-        "n_real": len(real_x),
+
+def _feature_report(
+    r: QualityRequest, train_patients: int, n_real: int, fake_x: torch.Tensor,
+    base_x: torch.Tensor | None, scored: tuple[dict, dict, dict],
+) -> dict:  # fmt: skip
+    """The feature-space part of the report: metrics per modality and joint, the held-out
+    real baseline at the same N, and what each extractor was."""
+    results, baseline, descriptions = scored
+    modalities = r.store.modalities
+    return {
+        "fold": r.fold,
+        "reference": f"real training slices of fold {r.fold} ({train_patients} patients)",
+        "extractor": r.extractor,
+        "comparable_to_published": r.extractor == "inception",
+        "n_real": n_real,
         "n_synthetic": len(fake_x),
-        "modalities": {m: results[m] for m in store.modalities},
+        "modalities": {m: results[m] for m in modalities},
         "joint": results["joint"],
         "n_compared": min(len(fake_x), len(base_x)) if base_x is not None else len(fake_x),
         "real_baseline": None
@@ -311,34 +346,29 @@ def evaluate_quality(
         else {
             "patients": "validation",
             "n": len(base_x),
-            "modalities": {m: baseline[m] for m in store.modalities},
+            "modalities": {m: baseline[m] for m in modalities},
             "joint": baseline["joint"],
         },
         "features": descriptions,
     }
-    if base_x is not None:
-        t0 = time.perf_counter()
-        out["memorisation"] = _memorisation(store, split, (fake_x, fake_y), base_x, seed)
-        seconds["memorisation"] = time.perf_counter() - t0
 
-    if with_consistency:
-        t0 = time.perf_counter()
-        if reference_unet is None:
-            reference_unet = train_reference_unet(
-                store, fold, cache_dir, unet_preset, device=device
-            )
-            seconds["unet_training"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        out["consistency"] = _consistency(reference_unet, store, fold, fake_x, fake_y, device)
-        seconds["consistency"] = time.perf_counter() - t0
-    else:
-        out["consistency"] = None
 
+def _consistency_of(
+    r: QualityRequest, fake_x: torch.Tensor, fake_y: np.ndarray, seconds: dict[str, float]
+) -> dict | None:
+    """Mask–image consistency under the request's reference U-Net (trained and cached when
+    it names none); None without ``with_consistency``."""
+    if not r.with_consistency:
+        return None
+    unet = r.reference_unet
+    if unet is None:
+        t0 = time.perf_counter()
+        unet = train_reference_unet(r.store, r.fold, r.cache_dir, r.unet_preset, device=r.device)
+        seconds["unet_training"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out["labels"] = label_statistics(real_y, fake_y, store.num_classes, store.label_names)
-    seconds["labels"] = time.perf_counter() - t0
-    out["seconds"] = {k_: round(v, 3) for k_, v in seconds.items()}
-    return out
+    result = _consistency(unet, r.store, r.fold, fake_x, fake_y, r.device)
+    seconds["consistency"] = time.perf_counter() - t0
+    return result
 
 
 def _memorisation(

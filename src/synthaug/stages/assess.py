@@ -10,7 +10,7 @@ from synthaug.data.provenance import check_provenance
 from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import synthetic_provenance
 from synthaug.errors import SynthaugError
-from synthaug.quality.evaluate import evaluate_quality, synthetic_arrays
+from synthaug.quality.evaluate import QualityRequest, evaluate_quality, synthetic_arrays
 from synthaug.seg.reference import load_checked_unet
 
 
@@ -66,24 +66,18 @@ def assess_synthetic(options: AssessOptions) -> list[Assessment]:
         if recorded is not None:
             check_provenance(synthetic, "synthetic set", recorded, store, options.fold)
     cache = Path(options.cache) if options.cache else store.cache_dir
+    request = QualityRequest(
+        store, options.fold, cache, extractor=options.extractor,
+        inception_weights=options.inception_weights, reference_unet=unet,
+        unet_preset=options.unet_preset,
+    )  # fmt: skip
     real_features: dict = {}  # the fold's real features, shared by its synthetic sets
     done = []
     for synthetic, out, tag in zip(options.synthetic, options.outs, tags, strict=True):
         if options.skip_existing and Path(out).is_file():
             continue
         images, labels = synthetic_arrays(synthetic, store, limit=options.patients)
-        metrics = evaluate_quality(
-            store,
-            options.fold,
-            images,
-            labels,
-            extractor=options.extractor,
-            cache_dir=cache,
-            inception_weights=options.inception_weights,
-            reference_unet=unet,
-            unet_preset=options.unet_preset,
-            feature_cache=real_features,
-        )
+        metrics = evaluate_quality(request, images, labels, feature_cache=real_features)
         meta = synthetic_provenance(synthetic) or {}
         metrics.update(
             **tag,

@@ -170,3 +170,29 @@ def test_d_main_equals_manual_computation_without_augmentation() -> None:
         fake = spec.fake_d_input(G(torch.randn(4, 32)), labels)
     expected = d_logistic_loss(D(spec.real_d_input(images, labels)), D(fake))
     torch.testing.assert_close(total, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_training_step_runs_d_then_g_with_lazy_regularisers():
+    from types import SimpleNamespace
+
+    from synthaug.gan.train import STEP_PHASES
+
+    assert [p.trains for p in STEP_PHASES] == ["D", "D", "G", "G"]
+    # The regularisers are the fp32 phases; the main losses are autocast and logged as totals.
+    assert [(p.autocast, p.total) for p in STEP_PHASES] == [
+        (True, "d_total"), (False, ""), (True, "g_total"), (False, ""),
+    ]  # fmt: skip
+
+    def due(step: int, pl_weight: float = 2.0, regularised: bool = True) -> list[str]:
+        trainer = SimpleNamespace(
+            step=step,
+            preset=SimpleNamespace(r1_interval=16, pl_interval=4, pl_weight=pl_weight),
+            loss=SimpleNamespace(d_regularised=regularised),
+        )
+        return [p.name for p in STEP_PHASES if p.due(trainer)]
+
+    assert due(0) == ["D main", "D R1", "G main", "G path length"]
+    assert due(4) == ["D main", "G main", "G path length"]
+    assert due(16) == ["D main", "D R1", "G main", "G path length"]
+    assert due(5) == ["D main", "G main"]
+    assert due(0, pl_weight=0.0, regularised=False) == ["D main", "G main"]

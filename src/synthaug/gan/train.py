@@ -19,7 +19,7 @@ import datetime as _dt
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -278,6 +278,41 @@ def _loss(preset: GanPreset, info: RunInfo, G, D, augment: AdaptiveAugment) -> S
     )
 
 
+@dataclass(frozen=True)
+class StepPhase:
+    """One phase of a training step, as in stylegan2-ada's loop: which network it steps, its
+    loss, when it is due (the regularisers are lazy) and whether the loss is autocast (the
+    main losses; R1 and path length stay fp32). ``total``: its metrics name, "" for none."""
+
+    name: str
+    trains: str  # "D" or "G"
+    loss: Callable[[_Trainer, torch.Tensor | None, torch.Tensor], torch.Tensor]
+    due: Callable[[_Trainer], bool]
+    autocast: bool
+    total: str = ""
+
+
+# In this order: D first, each network's main loss before its regulariser.
+STEP_PHASES = (
+    StepPhase("D main", "D", lambda t, x, y: t.loss.d_loss(x, y), lambda t: True, True, "d_total"),
+    StepPhase(
+        "D R1", "D", lambda t, x, y: t.loss.d_loss(x, y, do_main=False, do_r1=True),
+        lambda t: t.loss.d_regularised and t.step % t.preset.r1_interval == 0, False,
+    ),
+    StepPhase(
+        "G main", "G", lambda t, x, y: t.loss.g_loss(labels=y, batch_size=t.batch_per_rank),
+        lambda t: True, True, "g_total",
+    ),
+    StepPhase(
+        "G path length", "G",
+        lambda t, x, y: t.loss.g_loss(
+            labels=y, batch_size=t.batch_per_rank, do_main=False, do_pl=True
+        ),
+        lambda t: t.preset.pl_weight > 0 and t.step % t.preset.pl_interval == 0, False,
+    ),
+)  # fmt: skip
+
+
 class _Trainer:
     """Holds the networks, optimisers and progress of one run."""
 
@@ -395,47 +430,14 @@ class _Trainer:
     # ---------------------------------------------------------------- one minibatch
     def _step(self) -> dict[str, float]:
         images, labels = self.data.sample(self.batch_per_rank, self.data_rng, self.device)
-        mask_only = self.info.variant == "mask"
-        img_in = None if mask_only else images
-        autocast = torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.preset.precision == "bf16"
-        )
+        img_in = None if self.info.variant == "mask" else images
         stats: dict[str, torch.Tensor] = {}
-
-        self.G.requires_grad_(False)
-        self.D.requires_grad_(True)
-        self.opt_D.zero_grad(set_to_none=True)
-        with autocast:
-            d_main = self.loss.d_loss(img_in, labels)
-        d_main.backward()
-        stats.update(self.loss.stats)
-        _average_gradients(self.D, self.ddp)
-        self.opt_D.step()
-        if self.loss.d_regularised and self.step % self.preset.r1_interval == 0:
-            self.opt_D.zero_grad(set_to_none=True)
-            self.loss.d_loss(img_in, labels, do_main=False, do_r1=True).backward()
-            stats.update(self.loss.stats)
-            _average_gradients(self.D, self.ddp)
-            self.opt_D.step()
-
-        self.D.requires_grad_(False)
-        self.G.requires_grad_(True)
-        self.opt_G.zero_grad(set_to_none=True)
-        with autocast:
-            g_main = self.loss.g_loss(labels=labels, batch_size=self.batch_per_rank)
-        g_main.backward()
-        stats.update(self.loss.stats)
-        _average_gradients(self.G, self.ddp)
-        self.opt_G.step()
-        if self.preset.pl_weight > 0 and self.step % self.preset.pl_interval == 0:
-            self.opt_G.zero_grad(set_to_none=True)
-            self.loss.g_loss(
-                labels=labels, batch_size=self.batch_per_rank, do_main=False, do_pl=True
-            ).backward()
-            stats.update(self.loss.stats)
-            _average_gradients(self.G, self.ddp)
-            self.opt_G.step()
-        stats.update(d_total=d_main.detach(), g_total=g_main.detach())
+        for phase in STEP_PHASES:
+            if phase.due(self):
+                loss = self._run_phase(phase, img_in, labels)
+                stats.update(self.loss.stats)
+                if phase.total:
+                    stats[phase.total] = loss
         _check_finite(stats, self.nimg, self.last_snapshot)
 
         self.nimg += self.preset.batch
@@ -452,6 +454,24 @@ class _Trainer:
             p, r_t = self.augment.update()
             stats["ada_rt"] = torch.tensor(r_t)
         return {k: float(v) for k, v in stats.items()}
+
+    def _run_phase(
+        self, phase: StepPhase, images: torch.Tensor | None, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """One optimiser step of D or G on one phase's loss; returns the loss (detached)."""
+        net, other, opt = (
+            (self.D, self.G, self.opt_D) if phase.trains == "D" else (self.G, self.D, self.opt_G)
+        )
+        other.requires_grad_(False)
+        net.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+        bf16 = phase.autocast and self.preset.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = phase.loss(self, images, labels)
+        loss.backward()
+        _average_gradients(net, self.ddp)
+        opt.step()
+        return loss.detach()
 
     # ---------------------------------------------------------------- collapse
     @torch.no_grad()

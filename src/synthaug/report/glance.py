@@ -235,8 +235,20 @@ def _draw(stats: StudyStatistics, rows: pd.DataFrame, path: Path, title: str) ->
         ((label_in + bars_in + gap_in) / WIDTH_IN, bottom, shift_in / WIDTH_IN, axes_h),
         sharey=ax_bar,
     )
-    y = np.arange(count)
     claim = rows["claim"].to_numpy(dtype=bool)
+    _draw_probabilities(ax_bar, stats, rows, claim, labels)
+    _draw_shifts(ax_shift, stats, rows, claim, shift_in)
+    _draw_edge_texts(ax_shift, rows, claim, edge_texts)
+    _finish(fig, (ax_bar, ax_shift), stats, rows, title, label_in / WIDTH_IN, height)
+    save_figure(fig, path)
+
+
+def _draw_probabilities(
+    ax, stats: StudyStatistics, rows: pd.DataFrame, claim: np.ndarray, labels: list[str]
+) -> None:
+    """The left panel: P(harm) / P(equivalent) / P(gain) as one stacked bar per row."""
+    count = len(rows)
+    y = np.arange(count)
     harm = rows["p_harm"].to_numpy(dtype=float)
     equiv = rows["p_equivalent"].to_numpy(dtype=float)
     gain = rows["p_gain"].to_numpy(dtype=float)
@@ -245,70 +257,83 @@ def _draw(stats: StudyStatistics, rows: pd.DataFrame, path: Path, title: str) ->
     for values, left, colour in ((h, 0, HARM), (e, h, EQUIVALENT), (g, h + e, GAIN)):
         for mask, alpha, hatch in ((claim, 1.0, None), (~claim, 0.35, "///")):
             if mask.any():
-                ax_bar.barh(y[mask], values[mask], left=np.broadcast_to(left, y.shape)[mask],
-                            height=0.72, color=colour, alpha=alpha, hatch=hatch,
-                            edgecolor="white" if hatch is None else NEUTRAL, lw=0.4)  # fmt: skip
+                ax.barh(y[mask], values[mask], left=np.broadcast_to(left, y.shape)[mask],
+                        height=0.72, color=colour, alpha=alpha, hatch=hatch,
+                        edgecolor="white" if hatch is None else NEUTRAL, lw=0.4)  # fmt: skip
     for i in np.flatnonzero(~known):
-        ax_bar.text(0.5, i, "— (too few folds)", ha="center", va="center", fontsize=8)
+        ax.text(0.5, i, "— (too few folds)", ha="center", va="center", fontsize=8)
     for i in np.flatnonzero(known):  # the probabilities written where a segment is wide enough
         for value, start in ((h[i], 0.0), (e[i], h[i]), (g[i], h[i] + e[i])):
             if value >= 0.16:
-                ax_bar.text(start + value / 2, i, f"{value:.2f}", ha="center", va="center",
-                            fontsize=8, color="black" if claim[i] else NEUTRAL)  # fmt: skip
-    ax_bar.set_xlim(0, 1)
-    ax_bar.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "", "0.5", "", "1"])
-    ax_bar.set_yticks(y, labels)
-    ax_bar.set_ylim(count - 0.5, -0.5)
-    ax_bar.set_xlabel("posterior probability", fontsize=FONT)
-    ax_bar.set_title(
+                ax.text(start + value / 2, i, f"{value:.2f}", ha="center", va="center",
+                        fontsize=8, color="black" if claim[i] else NEUTRAL)  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "", "0.5", "", "1"])
+    ax.set_yticks(y, labels)
+    ax.set_ylim(count - 0.5, -0.5)
+    ax.set_xlabel("posterior probability", fontsize=FONT)
+    ax.set_title(
         "P(harm) / P(equivalent) / P(gain)" if stats.rope > 0 else "P(harm) / P(gain)",
         fontsize=FONT, loc="left",
     )  # fmt: skip
 
+
+def _draw_shifts(
+    ax, stats: StudyStatistics, rows: pd.DataFrame, claim: np.ndarray, shift_in: float
+) -> None:
+    """The right panel: each row's mean shift with its interval, 0 and the ROPE band."""
     low = rows["ci_low"].to_numpy(dtype=float)
     high = rows["ci_high"].to_numpy(dtype=float)
     mean = rows["mean_diff"].to_numpy(dtype=float)
     direction = rows["direction"].to_numpy()
     if stats.rope > 0:
-        ax_shift.axvspan(-stats.rope, stats.rope, color=EQUIVALENT, alpha=0.3, lw=0)
-    ax_shift.axvline(0, color="black", lw=0.8)
-    for i in range(count):
+        ax.axvspan(-stats.rope, stats.rope, color=EQUIVALENT, alpha=0.3, lw=0)
+    ax.axvline(0, color="black", lw=0.8)
+    for i in range(len(rows)):
         colour = {"gain": GAIN, "harm": HARM}.get(direction[i], "black") if claim[i] else NEUTRAL
         if np.isfinite(low[i]) and np.isfinite(high[i]):
-            ax_shift.plot([low[i], high[i]], [i, i], color=colour, lw=1.6,
-                          ls="-" if claim[i] else ":", solid_capstyle="butt")  # fmt: skip
+            ax.plot([low[i], high[i]], [i, i], color=colour, lw=1.6,
+                    ls="-" if claim[i] else ":", solid_capstyle="butt")  # fmt: skip
         if np.isfinite(mean[i]):
-            ax_shift.plot(mean[i], i, "o", ms=5, color=colour,
-                          mfc=colour if claim[i] else "white")  # fmt: skip
+            ax.plot(mean[i], i, "o", ms=5, color=colour,
+                    mfc=colour if claim[i] else "white")  # fmt: skip
     finite = np.concatenate([v[np.isfinite(v)] for v in (low, high, mean)] + [np.zeros(1)])
     span = max(float(np.max(np.abs(finite))), 2 * stats.rope, 1e-3) * 1.08
-    ax_shift.set_xlim(-span, span)
-    ax_shift.xaxis.set_major_locator(MaxNLocator(nbins=max(3, int(shift_in * 1.6)), symmetric=True))
+    ax.set_xlim(-span, span)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(3, int(shift_in * 1.6)), symmetric=True))
     better = "higher is better" if METRICS.get(stats.metric, True) else "lower is better"
-    ax_shift.set_xlabel(f"change in {metric_words(stats)}, n − real-only ({better})",
-                        fontsize=FONT)  # fmt: skip
-    ax_shift.set_title(
+    ax.set_xlabel(f"change in {metric_words(stats)}, n − real-only ({better})",
+                  fontsize=FONT)  # fmt: skip
+    ax.set_title(
         f"mean shift, {_level(stats)} interval"
         + (f" (grey: ±{stats.rope:g})" if stats.rope > 0 else ""),
         fontsize=FONT, loc="left",
     )  # fmt: skip
-    ax_shift.tick_params(axis="y", left=False, labelleft=False)
-    edge = blended_transform_factory(ax_shift.transAxes, ax_shift.transData)
-    for i, r in enumerate(rows.itertuples(index=False)):
-        text = edge_texts[i]
-        weight = "bold" if bool(r.significant) and claim[i] else "normal"
-        ax_shift.text(1.02, i, text, transform=edge, ha="left", va="center", fontsize=8,
-                      color="black" if claim[i] else NEUTRAL, fontweight=weight,
-                      clip_on=False)  # fmt: skip
-    ax_shift.text(1.02, -0.7, "p (Holm)" if not rows["bayes"].all() else "Bayesian",
-                  transform=edge, ha="left", va="bottom", fontsize=8)  # fmt: skip
+    ax.tick_params(axis="y", left=False, labelleft=False)
 
-    # Dataset groups: a rule between them.
+
+def _draw_edge_texts(ax, rows: pd.DataFrame, claim: np.ndarray, edge_texts: list[str]) -> None:
+    """Past the right panel's edge: each row's adjusted p (or P(gain)), bold when decided."""
+    edge = blended_transform_factory(ax.transAxes, ax.transData)
+    for i, r in enumerate(rows.itertuples(index=False)):
+        weight = "bold" if bool(r.significant) and claim[i] else "normal"
+        ax.text(1.02, i, edge_texts[i], transform=edge, ha="left", va="center", fontsize=8,
+                color="black" if claim[i] else NEUTRAL, fontweight=weight,
+                clip_on=False)  # fmt: skip
+    ax.text(1.02, -0.7, "p (Holm)" if not rows["bayes"].all() else "Bayesian",
+            transform=edge, ha="left", va="bottom", fontsize=8)  # fmt: skip
+
+
+def _finish(
+    fig, axes: tuple, stats: StudyStatistics, rows: pd.DataFrame, title: str, legend_x: float,
+    height: float,
+) -> None:  # fmt: skip
+    """Rules between datasets, spines, the legend and the title."""
     datasets = rows["dataset"].to_numpy()
     for start in np.flatnonzero(datasets[1:] != datasets[:-1]) + 1:
-        for ax in (ax_bar, ax_shift):
+        for ax in axes:
             ax.axhline(start - 0.5, color="black", lw=0.8)
-    for ax in (ax_bar, ax_shift):
+    for ax in axes:
         ax.tick_params(labelsize=FONT)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -319,9 +344,8 @@ def _draw(stats: StudyStatistics, rows: pd.DataFrame, path: Path, title: str) ->
     if stats.rope <= 0:
         legend.pop(1)
     fig.legend(handles=legend, loc="upper left", ncol=len(legend), fontsize=8, frameon=False,
-               bbox_to_anchor=(label_in / WIDTH_IN, 1 - 0.42 / height))  # fmt: skip
+               bbox_to_anchor=(legend_x, 1 - 0.42 / height))  # fmt: skip
     fig.suptitle(title, x=0.01, y=1 - 0.08 / height, ha="left", va="top", fontsize=10)
-    save_figure(fig, path)
 
 
 def plot_glance(stats: StudyStatistics, path: Path | str) -> list[Path]:

@@ -149,35 +149,28 @@ def prepare(
     from synthaug.stages import prepare_dataset
 
     opts = PrepareOptions(
-        resolution=resolution,
-        axis=axis,
-        folds=folds,
-        seed=seed,
-        repeats=repeats,
-        val_fraction=val_fraction,
-        normalization=[m.strip() for m in normalization.split(",")],
+        resolution=resolution, axis=axis, folds=folds, seed=seed, repeats=repeats,
+        val_fraction=val_fraction, normalization=[m.strip() for m in normalization.split(",")],
         ct_window=_parse_pair(ct_window, "ct_window"),
-        mr_percentiles=_parse_pair(mr_percentiles, "mr_percentiles"),
-        crop=crop,
-        drop_empty=drop_empty,
-        drop_edge=drop_edge,
-        repair_nonfinite=repair_nonfinite,
-        geometry_tolerance=geometry_tolerance,
-        layout=layout,
-        workers=workers,
-        group=group,
-    )
+        mr_percentiles=_parse_pair(mr_percentiles, "mr_percentiles"), crop=crop,
+        drop_empty=drop_empty, drop_edge=drop_edge, repair_nonfinite=repair_nonfinite,
+        geometry_tolerance=geometry_tolerance, layout=layout, workers=workers, group=group,
+    )  # fmt: skip
     t0 = time.perf_counter()
-    s = prepare_dataset(dataset, out, opts, overwrite=overwrite).summary
+    summary = prepare_dataset(dataset, out, opts, overwrite=overwrite).summary
+    console.print(_prepared_line(summary, out, time.perf_counter() - t0))
+
+
+def _prepared_line(s: dict, out: Path, seconds: float) -> str:
+    """What ``prepare`` made, in one line."""
     splits = (
         f"{s['folds']} folds ({s['folds_per_repeat']} folds × {s['repeats']} repeats)"
         if s["repeats"] > 1
         else f"{s['folds']} folds"
     )
-    console.print(
+    return (
         f"prepare: {s['patients']} patients, {s['slices']} slices of {s['resolution']}×{s['resolution']}, "
-        f"channels {s['modalities']}, labels {s['labels']}, {splits} → {out} "
-        f"({time.perf_counter() - t0:.1f} s)"
+        f"channels {s['modalities']}, labels {s['labels']}, {splits} → {out} ({seconds:.1f} s)"
     )
 
 

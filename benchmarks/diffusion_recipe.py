@@ -57,11 +57,12 @@ def _train(job: tuple) -> tuple[str, float]:
     torch.set_num_threads(1)
     threadpool_limits(limits=1)  # BLAS too: workers run side by side
     name, fields, store, fold, kimg, out = job
-    from synthaug.diffusion.train import TrainOptions, train
+    from synthaug.diffusion.train import train
+    from synthaug.generator import TrainRequest
 
     preset = _register(name, fields)
     t0 = time.perf_counter()
-    train(TrainOptions(store, fold, "painter", preset, kimg, out, resume=True, snapshot_kimg=kimg))
+    train(TrainRequest(store, fold, "painter", out, preset, kimg, resume=True, snapshot_kimg=kimg))
     return name, time.perf_counter() - t0
 
 

@@ -50,11 +50,12 @@ def _train(job: tuple) -> tuple[str, float]:
     import torch
 
     torch.set_num_threads(1)
-    from synthaug.gan.train import TrainOptions, train
+    from synthaug.gan.train import train
+    from synthaug.generator import TrainRequest
 
     t0 = time.perf_counter()
     train(
-        TrainOptions(
+        TrainRequest(
             store=store,
             fold=0,
             variant=variant,

@@ -21,15 +21,16 @@ from synthaug.diffusion.networks import DiffusionSpec, build_denoiser, training_
 from synthaug.diffusion.presets import DIFFUSION_PRESETS
 from synthaug.diffusion.run import DiffusionRunInfo, list_snapshots
 from synthaug.diffusion.sample import denoise
-from synthaug.diffusion.train import TrainOptions, train
+from synthaug.diffusion.train import train
 from synthaug.errors import SynthaugError
+from synthaug.generator import TrainRequest
 from synthaug.runlog import read_metrics
 from synthaug.torch_io import load_torch
 from tests.helpers.toy import CLASS_MEANS
 
 
 def _train(store, out: Path, variant: str = "painter", kimg: float = 0.1, **kw) -> Path:
-    return train(TrainOptions(str(store.path), 0, variant, "cpu-micro", kimg, str(out), **kw))
+    return train(TrainRequest(str(store.path), 0, variant, str(out), "cpu-micro", kimg, **kw))
 
 
 def _error(sampler_model, info: DiffusionRunInfo, labels: np.ndarray) -> float:
@@ -108,7 +109,7 @@ def test_bad_requests(toy_store, tmp_path):
     with pytest.raises(SynthaugError, match="unknown diffusion variant"):
         _train(toy_store, tmp_path / "x", variant="conditional")
     with pytest.raises(SynthaugError, match="resolution 32"):
-        train(TrainOptions(str(toy_store.path), 0, "painter", "cpu-tiny", 0.1, str(tmp_path / "y")))
+        train(TrainRequest(str(toy_store.path), 0, "painter", str(tmp_path / "y"), "cpu-tiny", 0.1))
     run = _train(toy_store, tmp_path / "z", kimg=0.016)
     with pytest.raises(SynthaugError, match="--resume"):
         _train(toy_store, run, kimg=0.016)

@@ -25,8 +25,8 @@ from synthaug.gan.oasis import (
 )
 from synthaug.gan.presets import GAN_PRESETS
 from synthaug.gan.run import RunInfo
-from synthaug.gan.train import TrainOptions, _setup, train
-from synthaug.generator import with_settings
+from synthaug.gan.train import _setup, train
+from synthaug.generator import TrainRequest, with_settings
 from synthaug.runlog import read_metrics
 
 TINY = dict(z_dim=32, w_dim=32, mapping_layers=2, channel_base=128, channel_max=16)
@@ -153,7 +153,7 @@ def test_oasis_discriminator_shapes_and_one_training_step() -> None:
 
 
 def _trainer(store, tmp_path, variant="joint", **settings):
-    opts = TrainOptions(
+    opts = TrainRequest(
         store=str(store.path), fold=0, variant=variant, preset="cpu-micro", kimg=0.1,
         out=str(tmp_path / "run"), settings={k: str(v) for k, v in settings.items()},
     )  # fmt: skip
@@ -234,7 +234,7 @@ def test_training_stops_on_sustained_collapse_and_keeps_its_snapshots(
         return base.expand(len(z), -1, -1, -1) + 0.01 * torch.randn(len(z), 5, 32, 32)
 
     monkeypatch.setattr(Generator, "forward", one_sample)
-    out = train(TrainOptions(
+    out = train(TrainRequest(
         store=str(toy_store.path), fold=0, variant="joint", preset="cpu-micro", kimg=2.0,
         out=str(tmp_path / "run"), snapshot_kimg=0.1, settings={"collapse_patience": "2"},
     ))  # fmt: skip
@@ -245,13 +245,13 @@ def test_training_stops_on_sustained_collapse_and_keeps_its_snapshots(
     assert summary["warnings"][0] == summary["stopped_early"]
     assert len(list((out / "snapshots").glob("*.pt"))) == 2
     # resuming a stopped run does not train on
-    again = train(TrainOptions(
+    again = train(TrainRequest(
         store=str(toy_store.path), fold=0, variant="joint", preset="cpu-micro", kimg=2.0,
         out=str(out), snapshot_kimg=0.1, resume=True,
     ))  # fmt: skip
     assert json.loads((again / "summary.json").read_text())["nimg"] == summary["nimg"]
     with pytest.raises(SynthaugError, match="collapse_patience: recorded 2, --set 5"):
-        train(TrainOptions(
+        train(TrainRequest(
             store=str(toy_store.path), fold=0, variant="joint", preset="cpu-micro", kimg=2.0,
             out=str(out), resume=True, settings={"collapse_patience": "5"},
         ))  # fmt: skip
@@ -270,7 +270,7 @@ def test_a_varied_generator_is_not_stopped(toy_store, tmp_path, monkeypatch):
         return torch.nn.functional.interpolate(coarse * 5, size=32) + torch.randn(len(z), 3, 32, 32)
 
     monkeypatch.setattr(Generator, "forward", varied)
-    out = train(TrainOptions(
+    out = train(TrainRequest(
         store=str(toy_store.path), fold=0, variant="mask", preset="cpu-micro", kimg=0.2,
         out=str(tmp_path / "run"), snapshot_kimg=0.1, settings={"collapse_patience": "1"},
     ))  # fmt: skip

@@ -19,7 +19,8 @@ from synthaug.errors import SynthaugError
 from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots
 from synthaug.gan.run import RunInfo
 from synthaug.gan.sample import LoadedGenerator, generate_slices, load_generator
-from synthaug.gan.train import TrainOptions, train
+from synthaug.gan.train import train
+from synthaug.generator import TrainRequest
 from synthaug.runlog import read_metrics
 from synthaug.torch_io import load_torch
 from tests.helpers.toy import CLASS_MEANS
@@ -37,7 +38,7 @@ def _train(
     store, tmp_path: Path, variant: str, kimg: float, preset: str = "cpu-micro", **kw
 ) -> Path:
     out = tmp_path / f"run-{variant}"
-    opts = TrainOptions(
+    opts = TrainRequest(
         store=str(store.path),
         fold=0,
         variant=variant,
@@ -122,7 +123,7 @@ def test_resume_with_other_variant_is_refused(toy_store, tmp_path):
     run = _train(toy_store, tmp_path, "mask", kimg=0.016)
     with pytest.raises(SynthaugError, match="variant"):
         train(
-            TrainOptions(
+            TrainRequest(
                 store=str(toy_store.path),
                 fold=0,
                 variant="joint",
@@ -154,7 +155,7 @@ def test_bad_training_requests(toy_store, tmp_path, change, message):
         "out": str(tmp_path / "run"),
     }
     with pytest.raises(SynthaugError, match=message):
-        train(TrainOptions(**{**fields, **change}))
+        train(TrainRequest(**{**fields, **change}))
     assert not (tmp_path / "run").exists()
 
 
@@ -168,7 +169,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_snapshot(toy_store, tmp_pat
     )
     with pytest.raises(SynthaugError, match="diverged.*g_main"):
         train(
-            TrainOptions(
+            TrainRequest(
                 store=str(toy_store.path),
                 fold=0,
                 variant="mask",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from synthaug.gan.train import TrainOptions, train
+from synthaug.gan.train import train
+from synthaug.generator import TrainRequest
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +17,7 @@ def runs(toy_store, tmp_path_factory) -> dict[str, Path]:
     out = {}
     for variant in ("joint", "mask", "conditional"):
         out[variant] = train(
-            TrainOptions(
+            TrainRequest(
                 store=str(toy_store.path),
                 fold=0,
                 variant=variant,
@@ -32,15 +33,12 @@ def runs(toy_store, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def diffusion_runs(toy_store, tmp_path_factory) -> dict[str, Path]:
     """A diffusion painter and joint model on fold 0 (read-only)."""
-    from synthaug.diffusion.train import TrainOptions as DiffusionOptions
     from synthaug.diffusion.train import train as train_diffusion
 
     root = tmp_path_factory.mktemp("diffusion_runs")
     return {
         variant: train_diffusion(
-            DiffusionOptions(
-                str(toy_store.path), 0, variant, "cpu-micro", 0.05, str(root / variant)
-            )
+            TrainRequest(str(toy_store.path), 0, variant, str(root / variant), "cpu-micro", 0.05)
         )
         for variant in ("painter", "joint")
     }

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from synthaug.errors import SynthaugError
-from synthaug.gan.train import TrainOptions, train
+from synthaug.gan.train import train
+from synthaug.generator import TrainRequest
 from synthaug.seg.train import SegOptions, train_seg
 from synthaug.stages import AssessOptions, GenerateOptions, assess_synthetic, generate
 
@@ -20,7 +21,7 @@ def other_fold(toy_store, tmp_path_factory) -> dict[str, Path]:
     """A mask generator and a real-only U-Net of fold 1 (the shared runs are fold 0's)."""
     root = tmp_path_factory.mktemp("fold1")
     mask = train(
-        TrainOptions(str(toy_store.path), 1, "mask", "cpu-micro", 0.016, str(root / "mask"))
+        TrainRequest(str(toy_store.path), 1, "mask", str(root / "mask"), "cpu-micro", 0.016)
     )
     unet = root / "unet"
     train_seg(SegOptions(str(toy_store.path), 1, str(unet), preset="cpu-micro", max_steps=2))

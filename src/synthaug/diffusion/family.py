@@ -14,7 +14,7 @@ from synthaug.diffusion.run import (
     snapshot_nimg,
 )
 from synthaug.diffusion.sample import denoise, variant_outputs
-from synthaug.diffusion.train import TrainOptions, train
+from synthaug.diffusion.train import train
 from synthaug.errors import SynthaugError
 from synthaug.generator import (
     RunDescription,
@@ -66,16 +66,7 @@ class DiffusionFamily:
         return run_family(run) == FAMILY
 
     def train(self, request: TrainRequest) -> Path:
-        return train(
-            TrainOptions(
-                store=request.store, fold=request.fold, variant=request.variant,
-                preset=request.preset, kimg=request.kimg, out=request.out,
-                resume=request.resume, seed=request.seed,
-                snapshot_kimg=request.snapshot_kimg, device=request.device,
-                precision=request.precision, sample_steps=request.sample_steps,
-                settings=request.settings,
-            )
-        )  # fmt: skip
+        return train(request)
 
     def describe(self, run: Path) -> RunDescription:
         info = DiffusionRunInfo.read(run)

@@ -15,7 +15,7 @@ import datetime as _dt
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from synthaug.diffusion.run import (
 )
 from synthaug.diffusion.sample import denoise
 from synthaug.errors import SynthaugError
-from synthaug.generator import refuse_changed_settings, with_settings
+from synthaug.generator import TrainRequest, refuse_changed_settings, with_settings
 from synthaug.precision import check_precision, resolve_device, resolve_precision
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
@@ -51,26 +51,7 @@ BF16_KEEPS_QUALITY = True
 GRID_SAMPLES = 16
 
 
-@dataclass
-class TrainOptions:
-    """What ``train`` is asked to do (besides the preset's hyper-parameters)."""
-
-    store: str
-    fold: int
-    variant: str
-    preset: str = "cpu-tiny"
-    kimg: float = 10.0
-    out: str = "runs/diffusion"
-    resume: bool = False
-    seed: int = 0
-    snapshot_kimg: float | None = None
-    device: str = "auto"
-    precision: str | None = None
-    sample_steps: int | None = None
-    settings: dict[str, str] = field(default_factory=dict)  # preset fields replaced (--set)
-
-
-def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
+def _validate(opts: TrainRequest) -> tuple[DiffusionPreset, SliceStore]:
     if opts.variant not in VARIANTS:
         raise SynthaugError(
             f"variant: unknown diffusion variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
@@ -102,7 +83,7 @@ def _validate(opts: TrainOptions) -> tuple[DiffusionPreset, SliceStore]:
     return preset, store
 
 
-def _run_info(opts: TrainOptions, preset: DiffusionPreset, store: SliceStore) -> DiffusionRunInfo:
+def _run_info(opts: TrainRequest, preset: DiffusionPreset, store: SliceStore) -> DiffusionRunInfo:
     return DiffusionRunInfo(
         variant=opts.variant,
         preset=asdict(preset),
@@ -259,7 +240,7 @@ class _Trainer:
                 next_snapshot += snapshot_every
 
 
-def _setup(opts: TrainOptions) -> _Trainer:
+def _setup(opts: TrainRequest) -> _Trainer:
     preset, store = _validate(opts)
     out = Path(opts.out)
     if (out / RUN_META).exists() and not opts.resume:
@@ -293,7 +274,7 @@ def _setup(opts: TrainOptions) -> _Trainer:
     return trainer
 
 
-def train(opts: TrainOptions) -> Path:
+def train(opts: TrainRequest) -> Path:
     """Train (or resume) a diffusion run; returns the run folder."""
     trainer = _setup(opts)
     out, batch = trainer.out, trainer.preset.batch

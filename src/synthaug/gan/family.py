@@ -9,7 +9,7 @@ from synthaug.gan.checkpoint import RUN_META, SUMMARY, list_snapshots, snapshot_
 from synthaug.gan.networks import VARIANTS
 from synthaug.gan.run import RunInfo
 from synthaug.gan.sample import StyleGAN2Sampler, load_generator, variant_outputs
-from synthaug.gan.train import TrainOptions, train
+from synthaug.gan.train import train
 from synthaug.generator import RunDescription, Snapshot, TrainingHealth, TrainRequest
 
 FAMILY = "stylegan2"
@@ -31,22 +31,7 @@ class StyleGAN2Family:
             return True  # ours by layout; RunInfo.read names the corrupt file
 
     def train(self, request: TrainRequest) -> Path:
-        return train(
-            TrainOptions(
-                store=request.store,
-                fold=request.fold,
-                variant=request.variant,
-                preset=request.preset,
-                kimg=request.kimg,
-                out=request.out,
-                resume=request.resume,
-                seed=request.seed,
-                snapshot_kimg=request.snapshot_kimg,
-                device=request.device,
-                precision=request.precision,
-                settings=request.settings,
-            )
-        )
+        return train(request)
 
     def describe(self, run: Path) -> RunDescription:
         info = RunInfo.read(run)

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from synthaug.gan.networks import VARIANTS
 from synthaug.gan.oasis import OasisLoss
 from synthaug.gan.presets import GanPreset, gan_preset
 from synthaug.gan.run import RunInfo, run_meta_path
-from synthaug.generator import refuse_changed_settings, with_settings
+from synthaug.generator import TrainRequest, refuse_changed_settings, with_settings
 from synthaug.precision import check_precision, resolve_device, resolve_precision
 from synthaug.progress import make_progress
 from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
@@ -72,24 +72,6 @@ def health_warning(row: dict[str, float]) -> str | None:
         f"{row.get('fake_logits', math.nan):+.1f}, ADA p {row.get('ada_p', 0):.2f}): the "
         "generator gets little gradient; expect collapse unless augmentation catches up"
     )
-
-
-@dataclass
-class TrainOptions:
-    """What ``train`` is asked to do (besides the preset's hyper-parameters)."""
-
-    store: str
-    fold: int
-    variant: str
-    preset: str = "cpu-tiny"
-    kimg: float = 10.0
-    out: str = "runs/gan"
-    resume: bool = False
-    seed: int = 0
-    snapshot_kimg: float | None = None
-    device: str = "auto"
-    precision: str | None = None  # None: the preset's; auto, fp32 or bf16
-    settings: dict[str, str] = field(default_factory=dict)  # preset fields replaced (--set)
 
 
 @dataclass
@@ -154,7 +136,7 @@ def _check_finite(stats: dict[str, torch.Tensor], nimg: int, last_snapshot: str 
 
 
 def _run_info(
-    opts: TrainOptions, preset: GanPreset, store: SliceStore, data: TrainingSlices, world: int
+    opts: TrainRequest, preset: GanPreset, store: SliceStore, data: TrainingSlices, world: int
 ) -> RunInfo:
     return RunInfo(
         variant=opts.variant,
@@ -166,7 +148,7 @@ def _run_info(
     )
 
 
-def _validate(opts: TrainOptions) -> tuple[GanPreset, SliceStore]:
+def _validate(opts: TrainRequest) -> tuple[GanPreset, SliceStore]:
     if opts.variant not in VARIANTS:
         raise SynthaugError(
             f"variant: unknown variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
@@ -318,7 +300,7 @@ class _Trainer:
 
     def __init__(
         self,
-        opts: TrainOptions,
+        opts: TrainRequest,
         preset: GanPreset,
         info: RunInfo,
         data: TrainingSlices,
@@ -577,7 +559,7 @@ class _Trainer:
                         self.stopped_early = "stopped by rank 0 (collapse)"
 
 
-def _setup(opts: TrainOptions) -> _Trainer:
+def _setup(opts: TrainRequest) -> _Trainer:
     """The run's trainer, resumed from its checkpoint when asked; run.json written."""
     preset, store = _validate(opts)
     device = resolve_device(opts.device)
@@ -646,7 +628,7 @@ def _run_with_progress(trainer: _Trainer, target: int) -> None:
                 )
 
 
-def train(opts: TrainOptions) -> Path:
+def train(opts: TrainRequest) -> Path:
     """Train a generator for ``opts.variant`` on fold ``opts.fold``'s training patients.
 
     Writes the run directory ``opts.out`` (see ``checkpoint.py``); with ``opts.resume``

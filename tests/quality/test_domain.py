@@ -178,7 +178,7 @@ def test_consistency_dice_definition() -> None:
     pred[3] = 0
     images = pred[:, None].astype(np.float32)
     per_slice = consistency_dice(_Oracle(), images, masks, 3)
-    assert per_slice[0] == 1.0
+    assert per_slice[0] == pytest.approx(1.0)
     assert per_slice[1] == pytest.approx((2 * 16 / (16 + 32) + 0.0) / 2)
     assert np.isnan(per_slice[2])
     assert per_slice[3] == 0.0

@@ -80,7 +80,7 @@ class JobRunner:
 
         with JobRunner("local", workers=2) as runner:
             for phase, jobs in plan.phases():
-                runner.run(jobs, phase)
+                runner.run(jobs, str(phase))
     """
 
     def __init__(self, executor: str = "local", workers: int = 2, ray_address: str | None = None):

@@ -71,7 +71,7 @@ def _score(run: Path, steps: int | None) -> dict:
     from synthaug.stages.train_generator import score_run
 
     if steps is not None:  # score with another step count: a copy of the scores per count
-        info = diffusion_run.DiffusionRunInfo.read(run)
+        info = diffusion_run.read_meta(run)
         info.preset = {**info.preset, "sample_steps": steps}
         (run / "run.json").write_text(__import__("json").dumps(info.to_dict()))
         (run / "quality.json").unlink(missing_ok=True)
@@ -135,9 +135,9 @@ def main() -> None:
 
 
 def _steps(run: Path) -> int:
-    from synthaug.diffusion.run import DiffusionRunInfo
+    from synthaug.diffusion.run import read_meta
 
-    return int(DiffusionRunInfo.read(run).preset["sample_steps"])
+    return int(read_meta(run).preset["sample_steps"])
 
 
 if __name__ == "__main__":

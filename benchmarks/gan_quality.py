@@ -146,9 +146,9 @@ def evaluate(run: Path, store, reference, out: Path, tag: str) -> dict:
         row["consistency_real"] = consistency(reference, test_x, test_y.astype(np.int64), k)
         row["consistency_ratio"] = row["consistency"] / row["consistency_real"]
         # The last snapshot too: the ranking's in-domain consistency is a noisy estimate.
-        from synthaug.gan.checkpoint import list_snapshots
+        from synthaug.gan.run import layout
 
-        last = load_generator(run, snapshot=list_snapshots(run)[-1])
+        last = load_generator(run, snapshot=layout(run).snapshot_files()[-1])
         fake, _ = generate_slices(last, len(train_y), seed=7, labels=train_y.astype(np.int64))
         final = consistency(reference, fake, train_y.astype(np.int64), k)
         row["consistency_final_ratio"] = final / row["consistency_real"]

@@ -193,8 +193,8 @@ def unet_quality(store: str, seeds: int, steps: int) -> None:
                     SegOptions(store=store, fold=0, out=out, seed=seed, max_steps=steps,
                                precision=precision)
                 )  # fmt: skip
-            dice[precision].append(r["val_dice"])
-            seconds[precision].append(r["train_seconds"] / max(r["steps"], 1))
+            dice[precision].append(r.val_dice)
+            seconds[precision].append(r.train_seconds / max(r.steps, 1))
     print(f"\nU-Net validation Dice after at most {steps} steps (early stopping on), fold 0")
     for precision, values in dice.items():
         print(

@@ -55,8 +55,8 @@ def _run(job: tuple) -> dict:
         seconds = time.perf_counter() - t0
     return {
         "store": Path(store).name, "fold": fold, "seed": seed, "n": n,
-        "steps": r["steps"], "best_step": r["best_step"], "capped": r["capped"],
-        "val": r["val_dice"], "test": r["test_mean_dice"], "s": seconds,
+        "steps": r.steps, "best_step": r.best_step, "capped": r.capped,
+        "val": r.val_dice, "test": r.test_mean_dice, "s": seconds,
     }  # fmt: skip
 
 

@@ -19,11 +19,11 @@ from synthaug.diffusion.augment import augment
 from synthaug.diffusion.family import DIFFUSION, DiffusionSampler
 from synthaug.diffusion.networks import DiffusionSpec, build_denoiser, training_scheduler
 from synthaug.diffusion.presets import DIFFUSION_PRESETS
-from synthaug.diffusion.run import DiffusionRunInfo, list_snapshots
+from synthaug.diffusion.run import build, layout, preset_of, read_meta, spec_of
 from synthaug.diffusion.sample import denoise
 from synthaug.diffusion.train import train
 from synthaug.errors import SynthaugError
-from synthaug.generator import TrainRequest
+from synthaug.generator import RunMeta, TrainRequest
 from synthaug.runlog import read_metrics
 from synthaug.torch_io import load_torch
 from tests.helpers.toy import CLASS_MEANS
@@ -33,9 +33,9 @@ def _train(store, out: Path, variant: str = "painter", kimg: float = 0.1, **kw) 
     return train(TrainRequest(str(store.path), 0, variant, str(out), "cpu-micro", kimg, **kw))
 
 
-def _error(sampler_model, info: DiffusionRunInfo, labels: np.ndarray) -> float:
+def _error(sampler_model, info: RunMeta, labels: np.ndarray) -> float:
     """Mean |per-class mean intensity − the toy's class mean| of painted images."""
-    images, _ = denoise(sampler_model, info.spec, info.diffusion_preset(), len(labels), 1, labels)
+    images, _ = denoise(sampler_model, spec_of(info), preset_of(info), len(labels), 1, labels)
     images = images.numpy()
     return float(
         np.mean(
@@ -51,18 +51,18 @@ def _error(sampler_model, info: DiffusionRunInfo, labels: np.ndarray) -> float:
 @pytest.mark.slow
 def test_the_painter_learns_to_paint_the_mask(toy_store, tmp_path):
     run = _train(toy_store, tmp_path / "painter", kimg=1.2, snapshot_kimg=0.6)
-    info = DiffusionRunInfo.read(run)
+    info = read_meta(run)
     labels = toy_store.arrays(toy_store.split(0).val)[1]
     torch.manual_seed(info.seed)
-    untrained = info.build().eval()  # the weights the run started from
-    trained = DiffusionSampler(info, list_snapshots(run)[-1]).model
+    untrained = build(info).eval()  # the weights the run started from
+    trained = DiffusionSampler(info, layout(run).snapshot_files()[-1]).model
     before, after = _error(untrained, info, labels), _error(trained, info, labels)
     assert after < 0.6 * before, (before, after)
 
 
 def test_run_artifacts_and_deterministic_samples(toy_store, tmp_path):
     run = _train(toy_store, tmp_path / "p", kimg=0.05, snapshot_kimg=0.024)
-    snaps = list_snapshots(run)
+    snaps = layout(run).snapshot_files()
     assert len(snaps) >= 2 and len(list((run / "grids").glob("samples-*.png"))) == len(snaps)
     rows = read_metrics(run)
     assert rows and {"loss", "img_per_s"} <= set(rows[-1])
@@ -117,7 +117,7 @@ def test_bad_requests(toy_store, tmp_path):
 
 def test_sample_steps_are_the_runs_and_fixed_at_its_start(toy_store, tmp_path, monkeypatch):
     run = _train(toy_store, tmp_path / "s", kimg=0.016, sample_steps=3)
-    assert DiffusionRunInfo.read(run).preset["sample_steps"] == 3
+    assert read_meta(run).preset["sample_steps"] == 3
     calls = []
     import synthaug.diffusion.sample as sample_module
 
@@ -131,10 +131,10 @@ def test_sample_steps_are_the_runs_and_fixed_at_its_start(toy_store, tmp_path, m
     monkeypatch.setattr(sample_module, "sampling_scheduler", counting)
     DIFFUSION.load(run).sample(1, seed=0, masks=np.zeros((1, 32, 32), np.int64))
     assert calls == [3]
-    with pytest.raises(SynthaugError, match="sample_steps=3"):
+    with pytest.raises(SynthaugError, match="sample_steps: recorded 3, --set 5"):
         _train(toy_store, run, kimg=0.032, resume=True, sample_steps=5)
     _train(toy_store, run, kimg=0.032, resume=True)  # unchanged steps resume fine
-    assert DiffusionRunInfo.read(run).preset["sample_steps"] == 3
+    assert read_meta(run).preset["sample_steps"] == 3
 
 
 def test_augmentation_moves_image_and_mask_together():
@@ -180,7 +180,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     env = {**os.environ, "SYNTHAUG_QUIET": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 180
-    while time.time() < deadline and len(list_snapshots(run)) < 2:
+    while time.time() < deadline and len(layout(run).snapshot_files()) < 2:
         time.sleep(0.05)
     time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -192,4 +192,4 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     nimgs = [r["nimg"] for r in read_metrics(run)]
     assert nimgs == sorted(set(nimgs)) and nimgs[-1] == 400
     assert json.loads((run / "summary.json").read_text())["nimg"] == 400
-    assert any(int(p.stem.split("-")[1]) > killed_at for p in list_snapshots(run))
+    assert any(int(p.stem.split("-")[1]) > killed_at for p in layout(run).snapshot_files())

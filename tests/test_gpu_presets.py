@@ -14,33 +14,27 @@ import pytest
 
 import synthaug.diffusion.train as diffusion_train
 import synthaug.gan.train as gan_train
-from synthaug.diffusion.presets import DIFFUSION_PRESETS
-from synthaug.gan.presets import GAN_PRESETS
 from synthaug.generator import TrainRequest
-from synthaug.gmm.presets import GMM_PRESETS
-from synthaug.stages.families import FAMILIES, family
+from synthaug.stages.families import BUILTIN, FAMILIES, family
 from tests.helpers.toy import make_toy_store
 
-# Each family's preset registry (gmm: no networks, no GPU presets).
-REGISTRIES = {"stylegan2": GAN_PRESETS, "diffusion": DIFFUSION_PRESETS, "gmm": GMM_PRESETS}
 # The settings each family's step runs with (``--set``; the architecture is the preset's).
 SETTINGS = {
     "stylegan2": {"batch": "2", "precision": "fp32"},
     "diffusion": {"batch": "1", "precision": "fp32", "sample_steps": "1"},
 }
 GPU_PRESETS = [
-    (name, preset, variant)
-    for name, registry in REGISTRIES.items()
-    for preset in sorted(registry)
+    (fam.name, preset, variant)
+    for fam in BUILTIN  # each family's own preset registry (gmm: no networks, no GPU presets)
+    for preset in sorted(fam.presets)
     if preset.startswith("gpu-")
-    for variant in family(name).variants
+    for variant in fam.variants
 ]
 
 
 def test_every_gpu_preset_of_every_family_is_stepped():
-    """A new family must name its registry here, and both network families have GPU presets
-    (a renamed prefix or a dropped preset would silently empty the parametrisation)."""
-    assert set(REGISTRIES) == set(FAMILIES)
+    """Both network families have GPU presets and each variant is stepped with each (a
+    renamed prefix or a dropped preset would silently empty the parametrisation)."""
     covered = {name for name, _, _ in GPU_PRESETS}
     assert covered == {"stylegan2", "diffusion"} == set(SETTINGS)
     for name in covered:
@@ -69,7 +63,7 @@ def test_gpu_preset_trains_a_step_and_samples_on_the_cpu(
     monkeypatch.setattr(gan_train, "GRID_SAMPLES", 2)
     monkeypatch.setattr(gan_train, "COLLAPSE_SAMPLES", 4)  # the snapshot's collapse check
     monkeypatch.setattr(diffusion_train, "GRID_SAMPLES", 1)
-    assert REGISTRIES[family_name][preset].resolution == store_256.resolution == 256
+    assert family(family_name).presets[preset].resolution == store_256.resolution == 256
     fam = family(family_name)
     request = TrainRequest(
         store=str(store_256.path), fold=0, variant=variant, out=str(tmp_path / "run"),

@@ -103,9 +103,9 @@ def test_a_unet_records_its_precision_and_a_resume_keeps_it(study_store, tmp_pat
         seg_train.evaluate_patients = real_eval
     other = "bf16" if used == "fp32" else "fp32"
     r = train_seg(dataclasses.replace(opts, resume=True, precision=other))
-    assert r["precision"] == used  # the run finishes in the precision it started with
+    assert r.precision == used  # the run finishes in the precision it started with
     assert json.loads((tmp_path / "s" / "seg.json").read_text())["precision_used"] == used
-    assert r["test_mean_dice"] > 0.3  # it learned in either precision
+    assert r.test_mean_dice > 0.3  # it learned in either precision
 
 
 def test_study_config_refuses_an_unknown_precision(study_store, tmp_path):

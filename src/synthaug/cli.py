@@ -231,21 +231,34 @@ QualityOpt = Annotated[
 ]
 
 
+def _refuse_options_not_taken(fam, options: dict) -> None:
+    """A training option the family has no use for is refused, not ignored."""
+    from synthaug.generator import REQUEST_OPTIONS
+    from synthaug.stages.families import FAMILIES
+
+    for name in REQUEST_OPTIONS:
+        if options.get(name) is not None and name not in fam.options:
+            takers = [f.name for f in FAMILIES.values() if name in f.options]
+            raise SynthaugError(
+                f"--{name.replace('_', '-')}: the {fam.name} family does not take it "
+                f"(families that do: {', '.join(takers) or 'none'})"
+            )
+
+
 def _train(family: str, options: dict, threads: int | None, quality: bool) -> None:
     import torch
 
     from synthaug.quality.snapshots import format_snapshot_quality
     from synthaug.stages import TrainRequest, train_generator
+    from synthaug.stages.families import family as family_named
     from synthaug.stages.train_generator import is_main_process
 
     if threads:
         torch.set_num_threads(threads)
+    fam = family_named(family)
     if options.get("preset") is None:
-        options["preset"] = "default" if family == "gmm" else "cpu-tiny"
-    if options.get("sample_steps") is not None and family != "diffusion":
-        raise SynthaugError(
-            "--sample-steps: StyleGAN2 samples in one pass; the option is for diffusion"
-        )
+        options["preset"] = fam.default_preset
+    _refuse_options_not_taken(fam, options)
     request = TrainRequest(**options)
     result = train_generator(request, family, score=quality, tolerate_score_errors=True)
     if not is_main_process():
@@ -539,13 +552,13 @@ def train_seg_cmd(
             precision=check_precision(precision),
         )
     )
-    stopped = r.results.get("stopped_by", "")
+    stopped = r.results.stopped_by
     console.print(
         f"train-seg: mean foreground Dice on {r.test_patients} real test patients "
-        f"= {r.test_mean_dice:.3f} (best step {r.best_step} of {r.results['steps']}, "
-        f"ended by {stopped}, {r.results.get('precision', 'fp32')}) → {r.out / 'results.json'}"
+        f"= {r.test_mean_dice:.3f} (best step {r.best_step} of {r.results.steps}, "
+        f"ended by {stopped}, {r.results.precision}) → {r.out / 'results.json'}"
     )
-    if r.results.get("capped"):
+    if r.results.capped:
         console.print(
             "train-seg: warning: the best model is at the step cap: validation Dice may still "
             "be rising. Raise --max-steps; a study draws no gain or harm from such a cell."

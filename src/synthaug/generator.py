@@ -11,9 +11,10 @@ Array conventions: images [N, C, R, R] float32 in [-1, 1]; masks [N, R, R] int64
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -78,12 +79,70 @@ class Snapshot:
         return self.path.name
 
 
-@dataclass(frozen=True)
-class RunDescription:
-    """What a generator run was trained on: everything a stage needs to use its samples."""
+# The run folder of every family (``synthaug.lifecycle`` writes it):
+RUN_META = "run.json"  # what was trained (RunMeta)
+CHECKPOINT = "checkpoint.pt"  # the latest full training state; replaced at each snapshot
+SUMMARY = "summary.json"  # written when a training call ends (TrainingSummary)
+SNAPSHOT_DIR = "snapshots"  # one file per snapshot, named PREFIX-NNNNNNNNN (images seen)
+GRID_DIR = "grids"  # uncurated samples at each snapshot
 
-    family: str
-    variant: str
+
+def snapshot_nimg(path: Path | str) -> int:
+    """Images seen at a snapshot, from its file name."""
+    return int(Path(path).name.split(".")[0].split("-")[-1])
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a run's files are: one definition for every family; a family names only its
+    snapshot files (prefix and suffix) and the grid of samples it saves with each."""
+
+    run: Path
+    snapshot_prefix: str  # e.g. "gema" (StyleGAN2's G_ema), "ema", "stats"
+    snapshot_suffix: str = ".pt"
+    grid_prefix: str = "samples"
+
+    def at(self, run: Path | str) -> RunLayout:
+        """The same layout for another run folder."""
+        return replace(self, run=Path(run))
+
+    @property
+    def meta(self) -> Path:
+        return self.run / RUN_META
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run / CHECKPOINT
+
+    @property
+    def summary(self) -> Path:
+        return self.run / SUMMARY
+
+    @property
+    def grids(self) -> Path:
+        return self.run / GRID_DIR
+
+    def snapshot(self, nimg: int) -> Path:
+        name = f"{self.snapshot_prefix}-{nimg:09d}{self.snapshot_suffix}"
+        return self.run / SNAPSHOT_DIR / name
+
+    def grid(self, nimg: int) -> Path:
+        return self.grids / f"{self.grid_prefix}-{nimg:09d}.png"
+
+    def snapshot_files(self) -> list[Path]:
+        """Snapshot files, oldest first."""
+        pattern = f"{self.snapshot_prefix}-*{self.snapshot_suffix}"
+        return sorted((self.run / SNAPSHOT_DIR).glob(pattern))
+
+    def snapshots(self) -> list[Snapshot]:
+        return [Snapshot(p, snapshot_nimg(p)) for p in self.snapshot_files()]
+
+
+@dataclass(kw_only=True)
+class TrainedOn:
+    """The run.json fields every generator family records about the data it learned from
+    (``data.provenance.trained_on`` fills them)."""
+
     store: str
     store_name: str
     fold: int
@@ -93,25 +152,146 @@ class RunDescription:
     train_patients: list[str]
     median_slices: int  # slices per synthetic patient
     pixel_size_mm: float
-    outputs: Outputs
-    store_fingerprint: str = ""  # the store's content when the run was trained
+    store_fingerprint: str = ""  # empty in runs trained before fingerprints were recorded
 
     def provenance(self) -> dict:
         """The store and fold this run belongs to (``data.provenance``)."""
         return {"store": self.store, "store_fingerprint": self.store_fingerprint, "fold": self.fold}
 
+
+@dataclass(kw_only=True)
+class RunMeta(TrainedOn):
+    """A run's ``run.json``, one type for every family: the data it learned from, its family
+    and variant, the preset it trained with (the family's preset as a dict: a run's settings
+    are fixed when it starts), its seed, its length and its training processes."""
+
+    family: str
+    variant: str
+    preset: dict
+    seed: int
+    kimg: float = 0.0
+    world_size: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write(self, run: Path | str) -> None:
+        from synthaug.atomic import write_json
+
+        write_json(Path(run) / RUN_META, self.to_dict())
+
     @classmethod
-    def of(cls, info: object, family: str, outputs: Outputs) -> RunDescription:
-        """From a family's run metadata (an object with the fields above, e.g. a run.json
-        dataclass)."""
-        names = ("variant", "store", "store_name", "fold", "modalities", "labels", "resolution",
-                 "train_patients", "median_slices", "pixel_size_mm", "store_fingerprint")  # fmt: skip
-        return cls(family=family, outputs=outputs, **{n: getattr(info, n) for n in names})
+    def read(cls, run: Path | str, family: str | None = None) -> RunMeta:
+        """``run/run.json``; refused when missing, corrupt or (given ``family``) another
+        family's. Runs from before families were recorded are StyleGAN2 runs."""
+        path = Path(run) / RUN_META
+        if not path.is_file():
+            raise SynthaugError(
+                f"{run}: not a generator run (no {RUN_META}); run `synthaug train-generator` first"
+            )
+        try:
+            raw = json.loads(path.read_text())
+            raw.setdefault("family", "stylegan2")
+            known = {f.name for f in fields(cls)}
+            meta = cls(**{k: v for k, v in raw.items() if k in known})
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+            raise SynthaugError(f"{path}: corrupt run metadata ({exc})") from exc
+        if family is not None and meta.family != family:
+            raise SynthaugError(f"{run}: a {meta.family} run, not a {family} run")
+        return meta
+
+
+@dataclass(kw_only=True)
+class RunDescription(TrainedOn):
+    """What a generator run was trained on: everything a stage needs to use its samples."""
+
+    family: str
+    variant: str
+    outputs: Outputs
+
+    @classmethod
+    def of(cls, meta: RunMeta, outputs: Outputs) -> RunDescription:
+        names = [f.name for f in fields(TrainedOn)] + ["family", "variant"]
+        return cls(outputs=outputs, **{n: getattr(meta, n) for n in names})
+
+
+SUMMARY_VERSION = 1
+
+
+@dataclass
+class TrainingSummary:
+    """A run's ``summary.json``, written when a training call ends (every family): images
+    seen, optimiser steps, training seconds (snapshots excluded), the last snapshot, warnings
+    and why training stopped early (None: it reached its length). ``extra`` holds what only
+    one family records (e.g. StyleGAN2's per-snapshot pixel diversity)."""
+
+    nimg: int
+    steps: int
+    train_seconds: float
+    started: str = ""
+    last_snapshot: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    stopped_early: str | None = None
+    extra: dict = field(default_factory=dict)
+    version: int = SUMMARY_VERSION
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000
+
+    @property
+    def images_per_second(self) -> float:
+        return self.nimg / max(self.train_seconds, 1e-9)
+
+    def to_dict(self) -> dict:
+        # kimg and img_per_s are written out for people and scripts reading the file
+        base = {k: v for k, v in asdict(self).items() if k != "extra"}
+        base["train_seconds"] = round(self.train_seconds, 2)
+        return {**self.extra, **base, "kimg": self.kimg,
+                "img_per_s": round(self.images_per_second, 2)}  # fmt: skip
+
+    def write(self, run: Path | str) -> None:
+        from synthaug.atomic import write_json
+
+        write_json(Path(run) / SUMMARY, self.to_dict())
+
+    @classmethod
+    def read(cls, run: Path | str) -> TrainingSummary | None:
+        """None before a training call has ended. Summaries from before the version field
+        (version 0) read the same way; a newer version is refused."""
+        path = Path(run) / SUMMARY
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SynthaugError(f"{path}: corrupt training summary ({exc.msg})") from exc
+        version = int(raw.get("version", 0))
+        if version > SUMMARY_VERSION:
+            raise SynthaugError(
+                f"{path}: summary version {version} is newer than this synthaug reads "
+                f"({SUMMARY_VERSION}); upgrade synthaug"
+            )
+        seconds = raw.get("train_seconds")
+        if seconds is None:  # a summary that records only the speed
+            seconds = int(raw["nimg"]) / max(float(raw.get("img_per_s", 0.0)), 1e-9)
+        own = {f.name for f in fields(cls)} | {"kimg", "img_per_s"}
+        return cls(
+            nimg=int(raw["nimg"]),
+            steps=int(raw.get("steps", 0)),
+            train_seconds=float(seconds),
+            started=raw.get("started", ""),
+            last_snapshot=raw.get("last_snapshot"),
+            warnings=list(raw.get("warnings", [])),
+            stopped_early=raw.get("stopped_early"),
+            extra={k: v for k, v in raw.items() if k not in own},
+            version=version,
+        )
 
 
 @dataclass(frozen=True)
 class TrainingHealth:
-    """How far a run got and what went wrong on the way (from the family's own records)."""
+    """How far a run got and what went wrong on the way (from its training summary)."""
 
     nimg: int
     seconds: float
@@ -120,20 +300,17 @@ class TrainingHealth:
     stopped_early: str | None = None  # why training ended before its length (collapse)
 
     @classmethod
-    def from_summary(cls, path: Path) -> TrainingHealth | None:
-        """From a run's ``summary.json`` (None before a training call has ended)."""
-        if not path.is_file():
+    def of_run(cls, run: Path | str) -> TrainingHealth | None:
+        """From ``run/summary.json`` (None before a training call has ended)."""
+        summary = TrainingSummary.read(run)
+        if summary is None:
             return None
-        try:
-            summary = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SynthaugError(f"{path}: corrupt training summary ({exc.msg})") from exc
         return cls(
-            nimg=int(summary["nimg"]),
-            seconds=float(summary.get("train_seconds", 0.0)),
-            images_per_second=float(summary.get("img_per_s", 0.0)),
-            warnings=list(summary.get("warnings", [])),
-            stopped_early=summary.get("stopped_early"),
+            nimg=summary.nimg,
+            seconds=summary.train_seconds,
+            images_per_second=summary.images_per_second,
+            warnings=summary.warnings,
+            stopped_early=summary.stopped_early,
         )
 
 
@@ -162,6 +339,60 @@ class TrainRequest:
     precision: str | None = None
     sample_steps: int | None = None
     settings: dict[str, str] = field(default_factory=dict)
+
+
+P = TypeVar("P")
+
+
+class PresetRegistry(MutableMapping[str, P]):
+    """A family's named presets (frozen dataclasses): looked up by name with an error that
+    lists the choices, and rebuilt from the dict a run recorded (``from_record``). A user's
+    own preset is one assignment: ``GAN_PRESETS["mine"] = replace(GAN_PRESETS["cpu-tiny"],
+    name="mine", lr=1e-3)``."""
+
+    def __init__(self, kind: str, presets: Iterable[P], retired: tuple[str, ...] = ()) -> None:
+        self.kind = kind  # how errors name the family, e.g. "diffusion"
+        self._presets = {p.name: p for p in presets}  # type: ignore[attr-defined]
+        self._retired = retired  # fields older runs recorded that presets no longer have
+        first = next(iter(self._presets.values()))
+        self.preset_type = type(first)
+
+    def __getitem__(self, name: str) -> P:
+        return self._presets[name]
+
+    def __setitem__(self, name: str, preset: P) -> None:
+        self._presets[name] = preset
+
+    def __delitem__(self, name: str) -> None:
+        del self._presets[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._presets)
+
+    def __len__(self) -> int:
+        return len(self._presets)
+
+    def named(self, name: str) -> P:
+        """The preset called ``name``; an unknown name is refused, listing the choices."""
+        try:
+            return self._presets[name]
+        except KeyError:
+            raise SynthaugError(
+                f"preset: unknown {self.kind} preset {name!r}; choose one of {', '.join(self)}"
+            ) from None
+
+    def from_record(self, record: dict) -> P:
+        """The preset a run recorded (JSON turned its tuples into lists)."""
+        values = {k: v for k, v in record.items() if k not in self._retired}
+        for f in fields(self.preset_type):
+            value = values.get(f.name)
+            if isinstance(value, list) and str(f.type).startswith("tuple"):
+                values[f.name] = tuple(value)
+        return self.preset_type(**values)
+
+
+# The TrainRequest options a family may or may not take (GeneratorFamily.options).
+REQUEST_OPTIONS = ("snapshot_kimg", "precision", "sample_steps")
 
 
 def parse_setting(text: str) -> object:
@@ -226,11 +457,104 @@ def refuse_changed_settings(out: Path | str, started_with, settings: dict[str, s
         )
 
 
-class GeneratorFamily(Protocol):
-    """A generator family: how to train, find, load and judge its runs."""
+MaskOrigin = Literal["own", "generated", "real"]
+
+
+@dataclass(frozen=True)
+class GeneratorRef:
+    """A generator a source needs: its family and variant (e.g. stylegan2 / conditional)."""
+
+    family: str
+    variant: str
+
+
+# Masks of "generated" sources come from this generator (the paper's mask-only StyleGAN2).
+MASK_GENERATOR = GeneratorRef("stylegan2", "mask")
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """How a source makes pairs: ``painter`` makes the images; the masks are the painter's
+    own ("own", a joint generator), the mask generator's ("generated") or the fold's real
+    training masks ("real"). ``about``: what a reader of a study should know of it. Each
+    family declares the sources it paints (``GeneratorFamily.sources``)."""
 
     name: str
-    variants: tuple[str, ...]
+    painter: GeneratorRef
+    masks: MaskOrigin
+    about: str = ""
+
+    @property
+    def generators(self) -> tuple[GeneratorRef, ...]:
+        """The generators to train, the mask generator first and the painter last."""
+        if self.masks == "generated":
+            return (MASK_GENERATOR, self.painter)
+        return (self.painter,)
+
+
+@dataclass(frozen=True)
+class TrainedSettings:
+    """A study's section for a family that trains (``gan``, ``diffusion``): preset, length
+    in kimg (one number, or per variant), seed, snapshot interval (None: the preset's) and
+    precision (None: the preset's; auto, fp32 or bf16). A generator whose every snapshot is
+    collapsed, copying or off the data stops the study unless ``allow_unusable``."""
+
+    preset: str = "cpu-tiny"
+    kimg: float | dict[str, float] = 4.0
+    seed: int = 0
+    snapshot_kimg: float | None = None
+    allow_unusable: bool = False  # study generators flagged unusable (their cells are flagged)
+    precision: str | None = None
+
+    def kimg_for(self, variant: str) -> float:
+        if isinstance(self.kimg, dict):
+            if variant not in self.kimg:
+                raise SynthaugError(f"kimg: no training length for the {variant} generators")
+            return float(self.kimg[variant])
+        return float(self.kimg)
+
+
+@dataclass(frozen=True)
+class SampledSettings(TrainedSettings):
+    """A trained family that samples iteratively (diffusion): also ``sample_steps``, the
+    denoising steps when sampled (None: the preset's)."""
+
+    sample_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class FittedSettings:
+    """A study's section for a family with nothing to train (gmm): preset and seed; fitting
+    takes seconds, so it has no length or snapshot interval."""
+
+    preset: str = "default"
+    seed: int = 0
+    allow_unusable: bool = False
+    kimg: ClassVar[float] = 0.0
+    snapshot_kimg: ClassVar[None] = None
+
+    def kimg_for(self, variant: str) -> float:
+        return 0.0
+
+
+class GeneratorFamily(Protocol):
+    """A generator family: how to train, find, load and judge its runs, and what the study
+    and the command line need to offer it (``stages.families`` registers it)."""
+
+    name: str
+    variants: tuple[str, ...]  # in training order: a mask generator before its painters
+    section: str  # the study config section that trains it, e.g. "gan"
+    settings: type  # that section's dataclass (TrainedSettings, SampledSettings, ...)
+    presets: PresetRegistry
+    default_preset: str
+    # TrainRequest options it takes beyond store, fold, variant, out, preset, kimg, seed,
+    # resume, device and settings: a subset of REQUEST_OPTIONS
+    options: frozenset[str]
+    sources: tuple[SourceKind, ...]  # the sources whose images it paints
+
+    def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:
+        """One worker's seconds for ``request`` (+ snapshot scoring); None: not measured."""
+        ...
 
     def owns(self, run: Path) -> bool:
         """Whether ``run`` is a run folder of this family."""

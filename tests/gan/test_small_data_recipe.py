@@ -24,9 +24,10 @@ from synthaug.gan.oasis import (
     realness,
 )
 from synthaug.gan.presets import GAN_PRESETS
-from synthaug.gan.run import RunInfo
+from synthaug.gan.run import preset_of, read_meta
 from synthaug.gan.train import _setup, train
 from synthaug.generator import TrainRequest, with_settings
+from synthaug.lifecycle import training_rows
 from synthaug.runlog import read_metrics
 
 TINY = dict(z_dim=32, w_dim=32, mapping_layers=2, channel_base=128, channel_max=16)
@@ -175,15 +176,15 @@ def test_each_recipe_option_reaches_the_run(toy_store, tmp_path):
     assert t.ema_kimg == pytest.approx(0.2 * 0.1)
     assert not t.augment.adaptive and float(t.augment.p) == pytest.approx(0.7)
     assert t.augment.strengths["cutout"] == 1.0 and t.augment.strengths["rotate"] == 0.0
-    assert RunInfo.read(tmp_path / "a" / "run").gan_preset().lecam_weight == 0.3  # recorded
-    rows = list(t.run(40))  # a few steps with every option on
+    assert preset_of(read_meta(tmp_path / "a" / "run")).lecam_weight == 0.3  # recorded
+    rows = list(training_rows(t, 40))  # a few steps with every option on
     assert rows and all("lecam_penalty" in r for r in rows)
 
     oasis = _trainer(toy_store, tmp_path / "b", variant="conditional", d_architecture="oasis")
     assert isinstance(oasis.loss, OasisLoss) and isinstance(oasis.D, SegmentationDiscriminator)
     assert oasis.loss.labelmix_weight == micro.labelmix_weight
     oasis.step = 0  # the lazy D step runs at step 0: LabelMix must be in it
-    assert "labelmix_penalty" in oasis._step()
+    assert "labelmix_penalty" in oasis.train_step()
 
 
 def test_fixed_augmentation_keeps_p_while_ada_moves_it():

@@ -16,11 +16,10 @@ import torch
 
 from synthaug.data.store import class_frequencies
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots
-from synthaug.gan.run import RunInfo
+from synthaug.gan.run import build, layout, preset_of, read_meta
 from synthaug.gan.sample import LoadedGenerator, generate_slices, load_generator
 from synthaug.gan.train import train
-from synthaug.generator import TrainRequest
+from synthaug.generator import CHECKPOINT, TrainRequest
 from synthaug.runlog import read_metrics
 from synthaug.torch_io import load_torch
 from tests.helpers.toy import CLASS_MEANS
@@ -28,9 +27,9 @@ from tests.helpers.toy import CLASS_MEANS
 
 def _untrained(run: Path) -> LoadedGenerator:
     """The run's generator as it was at step 0 (same seed → same initial weights)."""
-    info = RunInfo.read(run)
+    info = read_meta(run)
     torch.manual_seed(info.seed)
-    generator, _ = info.build()
+    generator, _ = build(info)
     return LoadedGenerator(generator.eval(), info, run)
 
 
@@ -86,7 +85,7 @@ def test_conditional_images_follow_the_mask(toy_store, tmp_path):
 
 def test_run_artifacts(toy_store, tmp_path):
     run = _train(toy_store, tmp_path, "mask", kimg=0.05, snapshot_kimg=0.024)
-    snaps = list_snapshots(run)
+    snaps = layout(run).snapshot_files()
     assert len(snaps) >= 2
     assert (run / "grids" / "reals.png").stat().st_size > 0
     assert len(list((run / "grids").glob("fakes-*.png"))) == len(snaps)
@@ -214,7 +213,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     env = {**os.environ, "SYNTHAUG_QUIET": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list_snapshots(run)) < 2:
+    while time.time() < deadline and len(layout(run).snapshot_files()) < 2:
         time.sleep(0.05)
     time.sleep(0.3)  # land somewhere between snapshots
     proc.send_signal(signal.SIGKILL)
@@ -222,7 +221,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     killed_at = load_torch(run / CHECKPOINT)["meta"]["nimg"]  # loads: not corrupted
     assert 0 < killed_at < 400
-    for snap in list_snapshots(run):  # every snapshot a later stage would pick up is whole
+    for snap in layout(run).snapshot_files():  # every snapshot a later stage would pick up is whole
         assert load_torch(snap)["meta"]["nimg"] <= killed_at
 
     done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
@@ -233,7 +232,7 @@ def test_sigkill_then_resume_continues(toy_store, tmp_path):
     assert nimgs[-1] == 400
     summary = json.loads((run / "summary.json").read_text())
     assert summary["nimg"] == 400
-    assert any(int(p.stem.split("-")[1]) > killed_at for p in list_snapshots(run))
+    assert any(int(p.stem.split("-")[1]) > killed_at for p in layout(run).snapshot_files())
     gen = load_generator(run)
     images, labels = generate_slices(gen, 4, seed=0)
     assert images.shape == (4, 2, 32, 32) and labels.shape == (4, 32, 32)
@@ -252,7 +251,7 @@ def test_preset_augmentation_settings_reach_the_run(toy_store, tmp_path, monkeyp
     out = _train(toy_store, tmp_path, "joint", kimg=0.05, preset="aug-test")
     rows = read_metrics(out)
     assert abs(rows[-1]["ada_p"] - 0.4) < 1e-3  # started at 0.4; ADA this slow leaves it there
-    assert RunInfo.read(out).gan_preset().cutout == 1.0
+    assert preset_of(read_meta(out)).cutout == 1.0
 
 
 def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
@@ -270,7 +269,7 @@ def test_a_variant_can_have_its_own_width(toy_store, tmp_path, monkeypatch):
     widths = {}
     for variant in ("joint", "mask"):
         out = _train(toy_store, tmp_path, variant, kimg=0.02, preset="wide-joint")
-        widths[variant] = RunInfo.read(out).gan_preset().channel_base
+        widths[variant] = preset_of(read_meta(out)).channel_base
         n_params = sum(p.numel() for p in load_generator(out).generator.parameters())
         widths[variant + "_params"] = n_params
     assert widths["joint"] == 1024 and widths["mask"] == micro.channel_base

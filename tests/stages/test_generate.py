@@ -14,7 +14,7 @@ from torch import nn
 
 from synthaug.data.synthetic import read_synthetic
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import CHECKPOINT
+from synthaug.generator import CHECKPOINT
 from synthaug.quality.consistency import consistency_dice
 from synthaug.stages import GenerateOptions
 from synthaug.stages import generate as run_generate

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from synthaug.gan.checkpoint import list_snapshots
+from synthaug.gan.run import layout
 from synthaug.generator import TrainRequest
 from synthaug.quality import snapshots as snap_quality
 from synthaug.quality.features import DomainEncoderConfig
@@ -49,7 +49,7 @@ def _collapse(snapshot: Path) -> None:
 def test_score_snapshots_flags_a_collapsed_generator(runs, tmp_path, cache):
     run = tmp_path / "joint"
     shutil.copytree(runs["joint"], run)
-    for snap in list_snapshots(run):
+    for snap in layout(run).snapshot_files():
         _collapse(snap)
     result = score_run(run, cache_dir=cache, encoder_config=FAST_ENCODER)
     assert all(r["collapsed"] and r["failure"] == "collapsed" for r in result["snapshots"])
@@ -67,7 +67,7 @@ def test_score_snapshots_scores_every_snapshot_and_picks_the_best(
     shutil.copytree(runs[variant], run)
     result = score_run(run, cache_dir=cache, encoder_config=FAST_ENCODER)
     rows = result["snapshots"]
-    assert [r["snapshot"] for r in rows] == [p.name for p in list_snapshots(run)]
+    assert [r["snapshot"] for r in rows] == [p.name for p in layout(run).snapshot_files()]
     space = "mask" if variant == "mask" else "image"
     assert result["space"] == space
     assert set(result["baseline"]) >= {space, "what"}
@@ -99,10 +99,10 @@ def test_named_snapshot_wins_over_the_best(runs, tmp_path, cache):
     run = tmp_path / "joint"
     shutil.copytree(runs["joint"], run)
     score_run(run, cache_dir=cache, encoder_config=FAST_ENCODER)
-    first = list_snapshots(run)[0]
+    first = layout(run).snapshot_files()[0]
     assert chosen_snapshot(run, first) == first
     (run / SNAPSHOT_SCORES).write_text("{not json")  # a torn file: fall back to the latest
-    assert chosen_snapshot(run) == list_snapshots(run)[-1]
+    assert chosen_snapshot(run) == layout(run).snapshot_files()[-1]
 
 
 def test_scores_say_whether_the_run_is_usable_and_leave_the_run_alone(

@@ -43,10 +43,10 @@ def test_unet_learns_toy_store_well_above_chance(study_store, tmp_path):
             max_steps=80,
         )
     )
-    assert r["test_mean_dice"] > 0.7
-    assert r["test_mean_dice"] > untrained + 0.4
+    assert r.test_mean_dice > 0.7
+    assert r.test_mean_dice > untrained + 0.4
     test_ids = set(study_store.split(0).test)
-    assert {row["patient"] for row in r["test"]} == test_ids  # evaluated on real test patients only
+    assert {row["patient"] for row in r.test} == test_ids  # evaluated on real test patients only
     assert (tmp_path / "seg" / "results.json").is_file() and (
         tmp_path / "seg" / "model.pt"
     ).is_file()
@@ -81,8 +81,8 @@ def test_first_n_synthetic_patients_are_added(study_store, tmp_path):
             n_patients=2,
         )
     )
-    assert r["synthetic_slices"] == 8
-    assert r["real_train_slices"] == len(study_store.indices(study_store.split(0).train))
+    assert r.synthetic_slices == 8
+    assert r.real_train_slices == len(study_store.indices(study_store.split(0).train))
 
 
 @pytest.mark.parametrize(
@@ -148,8 +148,8 @@ def test_seg_resumes_from_checkpoint(study_store, tmp_path, monkeypatch):
     monkeypatch.setattr(seg_train, "evaluate_patients", real_eval)
     opts.resume = True
     r = train_seg(opts)
-    assert r["steps"] == 80
-    assert [h["step"] for h in r["history"]] == [40, 80]
+    assert r.steps == 80
+    assert [h["step"] for h in r.history] == [40, 80]
     assert json.loads((out / "results.json").read_text())["steps"] == 80
 
 
@@ -157,12 +157,12 @@ def test_a_run_ended_by_its_step_cap_is_flagged_capped(study_store, tmp_path):
     base = {"store": str(study_store.path), "fold": 0, "preset": "cpu-micro"}
     # 40 steps: the first validation (every 40) is the best and sits at the cap.
     capped = train_seg(SegOptions(**base, out=str(tmp_path / "a"), max_steps=40))
-    assert capped["capped"] and capped["stopped_by"] == "step cap"
-    assert capped["best_step"] == capped["max_steps"] == 40
+    assert capped.capped and capped.stopped_by == "step cap"
+    assert capped.best_step == capped.max_steps == 40
     # A generous cap: early stopping (patience 3) ends it, well before the cap.
     free = train_seg(SegOptions(**base, out=str(tmp_path / "b"), max_steps=4000))
-    assert free["stopped_by"] == "early stopping" and not free["capped"]
-    assert free["steps"] < 4000 and free["steps"] - free["best_step"] >= 3 * 40
+    assert free.stopped_by == "early stopping" and not free.capped
+    assert free.steps < 4000 and free.steps - free.best_step >= 3 * 40
 
 
 def test_is_capped_is_about_the_last_validation_window():

@@ -9,7 +9,6 @@ store) would leak test patients into training or model selection, so every artif
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +24,6 @@ def provenance(store: SliceStore, fold: int) -> dict:
         "store_fingerprint": store.fingerprint,
         "fold": fold,
     }
-
-
-@dataclass(kw_only=True)
-class TrainedOn:
-    """The run.json fields every generator family records about the data it learned from
-    (``trained_on`` fills them; each family's run metadata extends this)."""
-
-    store: str
-    store_name: str
-    fold: int
-    modalities: list[str]
-    labels: list[str]
-    resolution: int
-    train_patients: list[str]
-    median_slices: int  # slices per synthetic patient
-    pixel_size_mm: float
-    store_fingerprint: str = ""  # empty in runs trained before fingerprints were recorded
 
 
 def trained_on(store: SliceStore, fold: int, patients: list[str]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synthaug.errors import SynthaugError
+from synthaug.generator import PresetRegistry
 
 SAMPLERS = ("ddim",)
 PREDICTIONS = ("epsilon", "v_prediction", "sample")
@@ -46,9 +46,9 @@ class DiffusionPreset:
     augment_p: float = 0.5  # probability of a mask-aligned flip / small affine per sample
 
 
-DIFFUSION_PRESETS: dict[str, DiffusionPreset] = {
-    p.name: p
-    for p in (
+DIFFUSION_PRESETS: PresetRegistry[DiffusionPreset] = PresetRegistry(
+    "diffusion",
+    (
         # Smoke tests on 32×32 stores.
         DiffusionPreset(
             name="cpu-micro", resolution=32, channels=(16, 32), attention_levels=(False, False),
@@ -75,14 +75,9 @@ DIFFUSION_PRESETS: dict[str, DiffusionPreset] = {
             num_head_channels=32, batch=32, lr=1e-4, sample_steps=25, ema_halflife_kimg=10.0,
             cond_dropout=0.1, snapshot_kimg=50.0, precision="bf16",
         ),
-    )
-}  # fmt: skip
+    ),
+)  # fmt: skip
 
 
 def diffusion_preset(name: str) -> DiffusionPreset:
-    try:
-        return DIFFUSION_PRESETS[name]
-    except KeyError:
-        raise SynthaugError(
-            f"preset: unknown diffusion preset {name!r}; choose one of {', '.join(DIFFUSION_PRESETS)}"
-        ) from None
+    return DIFFUSION_PRESETS.named(name)

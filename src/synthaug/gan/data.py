@@ -22,9 +22,9 @@ class TrainingSlices:
     median_slices: int
 
     @classmethod
-    def from_store(cls, store: SliceStore, fold: int) -> TrainingSlices:
-        # The GAN of fold f sees only fold f's training patients (never val or test).
-        patients = store.split(fold).train
+    def of(cls, store: SliceStore, patients: list[str]) -> TrainingSlices:
+        """The slices of ``patients``: the run's training patients (run.json), never a
+        validation or test patient of its fold."""
         images, labels = store.training_arrays(patients)
         return cls(
             images=torch.from_numpy(images),

@@ -5,14 +5,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthaug.gan.checkpoint import RUN_META, SUMMARY, list_snapshots, snapshot_nimg
 from synthaug.gan.networks import VARIANTS
-from synthaug.gan.run import RunInfo
+from synthaug.gan.presets import GAN_PRESETS
+from synthaug.gan.run import FAMILY, layout, read_meta
 from synthaug.gan.sample import StyleGAN2Sampler, load_generator, variant_outputs
 from synthaug.gan.train import train
-from synthaug.generator import RunDescription, Snapshot, TrainingHealth, TrainRequest
+from synthaug.generator import (
+    RUN_META,
+    GeneratorRef,
+    RunDescription,
+    Snapshot,
+    SourceKind,
+    TrainedSettings,
+    TrainingHealth,
+    TrainRequest,
+)
 
-FAMILY = "stylegan2"
+# Measured on the 2-core development machine with the study's executor (two one-thread
+# workers side by side), demo and demo --quick of 2026-11-30: training images per second
+# per worker and seconds of snapshot scoring per run (study --dry-run's estimate).
+IMG_PER_S = {
+    ("cpu-micro", "joint"): 150.0,
+    ("cpu-micro", "mask"): 150.0,
+    ("cpu-micro", "conditional"): 120.0,
+    ("cpu-tiny", "joint"): 20.0,
+    ("cpu-tiny", "mask"): 30.0,
+    ("cpu-tiny", "conditional"): 30.0,
+}
+SCORING_S = {"cpu-micro": 3.0, "cpu-tiny": 18.0}
 
 
 class StyleGAN2Family:
@@ -20,6 +40,25 @@ class StyleGAN2Family:
 
     name = FAMILY
     variants = VARIANTS
+    section = "gan"
+    settings = TrainedSettings
+    presets = GAN_PRESETS
+    default_preset = "cpu-tiny"
+    options = frozenset({"snapshot_kimg", "precision"})
+    sources = (
+        SourceKind("joint", GeneratorRef(FAMILY, "joint"), "own",
+                   "StyleGAN2 generating image and mask together (the paper's B-SG)"),
+        SourceKind("mask-conditional", GeneratorRef(FAMILY, "conditional"), "generated",
+                   "StyleGAN2 masks painted by the mask-conditional StyleGAN2"),
+        SourceKind("real-mask-conditional", GeneratorRef(FAMILY, "conditional"), "real",
+                   "the fold's real training masks painted by the mask-conditional StyleGAN2"),
+    )  # fmt: skip
+
+    def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:
+        rate = IMG_PER_S.get((request.preset, request.variant))
+        if rate is None:
+            return None
+        return request.kimg * 1000 / rate + (SCORING_S.get(request.preset, 0.0) if score else 0.0)
 
     def owns(self, run: Path) -> bool:
         path = Path(run) / RUN_META
@@ -28,23 +67,23 @@ class StyleGAN2Family:
         try:
             return json.loads(path.read_text()).get("family", FAMILY) == FAMILY
         except json.JSONDecodeError:
-            return True  # ours by layout; RunInfo.read names the corrupt file
+            return True  # ours by layout; RunMeta.read names the corrupt file
 
     def train(self, request: TrainRequest) -> Path:
         return train(request)
 
     def describe(self, run: Path) -> RunDescription:
-        info = RunInfo.read(run)
-        return RunDescription.of(info, FAMILY, variant_outputs(info.variant))
+        info = read_meta(run)
+        return RunDescription.of(info, variant_outputs(info.variant))
 
     def snapshots(self, run: Path) -> list[Snapshot]:
-        return [Snapshot(p, snapshot_nimg(p)) for p in list_snapshots(Path(run))]
+        return layout(run).snapshots()
 
     def load(self, run: Path, snapshot: Path | None = None) -> StyleGAN2Sampler:
         return StyleGAN2Sampler(load_generator(run, snapshot))
 
     def health(self, run: Path) -> TrainingHealth | None:
-        return TrainingHealth.from_summary(Path(run) / SUMMARY)
+        return TrainingHealth.of_run(run)
 
 
 STYLEGAN2 = StyleGAN2Family()

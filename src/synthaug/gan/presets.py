@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from synthaug.errors import SynthaugError
+from synthaug.generator import PresetRegistry
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,9 @@ class GanPreset:
 AUGMENT_POLICIES = ("ada", "diffaugment")
 D_ARCHITECTURES = ("resnet", "oasis")
 
-GAN_PRESETS: dict[str, GanPreset] = {
-    p.name: p
-    for p in (
+GAN_PRESETS: PresetRegistry[GanPreset] = PresetRegistry(
+    "StyleGAN2",
+    (
         # Smoke tests and quick checks of a pipeline on 32×32 stores; samples are not meant
         # to be good.
         GanPreset(
@@ -192,14 +193,10 @@ GAN_PRESETS: dict[str, GanPreset] = {
             # batch, widths and ADA speed are CPU-budget choices and are not carried.
             variant_settings={"mask": {"d_channel_base": 8192}},
         ),
-    )
-}
+    ),
+    retired=("variant_channel_base",),
+)
 
 
 def gan_preset(name: str) -> GanPreset:
-    try:
-        return GAN_PRESETS[name]
-    except KeyError:
-        raise SynthaugError(
-            f"preset: unknown preset {name!r}; choose one of {', '.join(GAN_PRESETS)}"
-        ) from None
+    return GAN_PRESETS.named(name)

@@ -1,12 +1,14 @@
-"""What a GAN run is: its metadata (run.json) and the networks it implies."""
+"""A StyleGAN2 run: its folder layout and what its run.json implies (preset, spec, networks).
+
+The folder is the lifecycle's (``synthaug.lifecycle``); a snapshot ``snapshots/gema-N.pt``
+holds G_ema's weights, ``grids/fakes-N.png`` its uncurated samples and ``grids/reals.png``
+the training slices they are compared with.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from synthaug.data.provenance import TrainedOn
-from synthaug.gan.checkpoint import RUN_META, read_run_meta
 from synthaug.gan.networks import (
     Discriminator,
     Generator,
@@ -14,55 +16,44 @@ from synthaug.gan.networks import (
     VariantSpec,
     build_networks,
 )
-from synthaug.gan.presets import GanPreset
+from synthaug.gan.presets import GAN_PRESETS, GanPreset
+from synthaug.generator import RunLayout, RunMeta
+
+FAMILY = "stylegan2"
+LAYOUT = RunLayout(Path(), snapshot_prefix="gema", grid_prefix="fakes")
 
 
-@dataclass(kw_only=True)
-class RunInfo(TrainedOn):
-    """Everything needed to rebuild a run's networks and to interpret its samples."""
-
-    variant: str
-    preset: dict
-    seed: int
-    kimg: float
-    world_size: int = 1
-    family: str = "stylegan2"
-
-    @property
-    def spec(self) -> VariantSpec:
-        return VariantSpec(self.variant, len(self.modalities), len(self.labels))
-
-    def gan_preset(self) -> GanPreset:
-        fields = dict(self.preset)
-        fields["betas"] = tuple(fields["betas"])
-        fields.pop("variant_channel_base", None)  # runs from before variant_settings
-        return GanPreset(**fields)
-
-    def build(self) -> tuple[Generator, Discriminator | SegmentationDiscriminator]:
-        p = self.gan_preset()
-        return build_networks(
-            self.variant,
-            self.resolution,
-            len(self.modalities),
-            len(self.labels),
-            z_dim=p.z_dim,
-            w_dim=p.w_dim,
-            mapping_layers=p.mapping_layers,
-            channel_base=p.channel_base,
-            channel_max=p.channel_max,
-            mbstd_group=p.mbstd_group,
-            cond_embed_dim=p.cond_embed_dim,
-            d_channel_base=p.d_channel_base,
-            d_architecture=p.d_architecture,
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def read(cls, run: Path | str) -> RunInfo:
-        return cls(**read_run_meta(Path(run)))
+def layout(run: Path | str) -> RunLayout:
+    return LAYOUT.at(run)
 
 
-def run_meta_path(run: Path | str) -> Path:
-    return Path(run) / RUN_META
+def read_meta(run: Path | str) -> RunMeta:
+    return RunMeta.read(run, FAMILY)
+
+
+def preset_of(meta: RunMeta) -> GanPreset:
+    return GAN_PRESETS.from_record(meta.preset)
+
+
+def spec_of(meta: RunMeta) -> VariantSpec:
+    return VariantSpec(meta.variant, len(meta.modalities), len(meta.labels))
+
+
+def build(meta: RunMeta) -> tuple[Generator, Discriminator | SegmentationDiscriminator]:
+    """The run's generator and discriminator, untrained."""
+    p = preset_of(meta)
+    return build_networks(
+        meta.variant,
+        meta.resolution,
+        len(meta.modalities),
+        len(meta.labels),
+        z_dim=p.z_dim,
+        w_dim=p.w_dim,
+        mapping_layers=p.mapping_layers,
+        channel_base=p.channel_base,
+        channel_max=p.channel_max,
+        mbstd_group=p.mbstd_group,
+        cond_embed_dim=p.cond_embed_dim,
+        d_channel_base=p.d_channel_base,
+        d_architecture=p.d_architecture,
+    )

@@ -9,10 +9,9 @@ import numpy as np
 import torch
 
 from synthaug.errors import SynthaugError
-from synthaug.gan.checkpoint import CHECKPOINT, list_snapshots
 from synthaug.gan.networks import Generator, masks_to_onehot
-from synthaug.gan.run import RunInfo
-from synthaug.generator import Outputs
+from synthaug.gan.run import build, layout, read_meta, spec_of
+from synthaug.generator import Outputs, RunMeta
 from synthaug.precision import autocast
 from synthaug.torch_io import load_torch
 
@@ -22,20 +21,21 @@ class LoadedGenerator:
     """A run's G_ema in eval mode with its metadata."""
 
     generator: Generator
-    info: RunInfo
+    info: RunMeta
     snapshot: Path
 
 
 def latest_snapshot(run: Path | str) -> Path:
     """The run's newest snapshot (else its training checkpoint)."""
-    snaps = list_snapshots(Path(run))
-    return snaps[-1] if snaps else Path(run) / CHECKPOINT
+    files = layout(run)
+    snaps = files.snapshot_files()
+    return snaps[-1] if snaps else files.checkpoint
 
 
 def load_generator(run: Path | str, snapshot: Path | str | None = None) -> LoadedGenerator:
     """Load G_ema of a run: the named snapshot, else the latest one (else checkpoint.pt)."""
     run = Path(run)
-    info = RunInfo.read(run)
+    info = read_meta(run)
     snapshot = Path(snapshot) if snapshot is not None else latest_snapshot(run)
     state = load_torch(snapshot)
     meta = state["meta"]
@@ -44,7 +44,7 @@ def load_generator(run: Path | str, snapshot: Path | str | None = None) -> Loade
             f"{snapshot}: checkpoint is {meta.get('variant')} at {meta.get('resolution')} px, "
             f"but {run} is a {info.variant} run at {info.resolution} px"
         )
-    generator, _ = info.build()
+    generator, _ = build(info)
     try:
         generator.load_state_dict(state["G_ema"])
     except (RuntimeError, KeyError) as exc:
@@ -70,7 +70,7 @@ def generate_slices(
     Returns (images [N, C, R, R] float32 | None, labels [N, R, R] int64 | None); for the
     conditional variant ``labels`` [N, R, R] are the masks to paint.
     """
-    spec = gen.info.spec
+    spec = spec_of(gen.info)
     torch.manual_seed(seed)  # also seeds the per-layer noise inputs
     g = torch.Generator().manual_seed(seed)
     images, masks = [], []

@@ -1,8 +1,10 @@
-"""The StyleGAN2 training loop (``train-gan``): snapshots, resume, metrics, multi-process.
+"""StyleGAN2 training (``train-gan``): the family's trainer on the shared lifecycle.
 
 Reads as a schedule: per minibatch a D step (+ lazy R1 every ``r1_interval``), a G step
 (+ path length every ``pl_interval``), the G_ema update and the ADA p update. The objective
-itself lives in ``loss.py``, the networks in ``networks.py``, the augmentation in ``augment.py``.
+itself lives in ``loss.py``, the networks in ``networks.py``, the augmentation in ``augment.py``;
+the run folder, resume rule, snapshots' schedule, NaN stop, metrics, progress and summary in
+``synthaug.lifecycle``.
 
 Multi-process training runs under ``torchrun`` (gloo on CPU, nccl on GPU): every rank draws
 its own share of the global batch, and gradients are averaged with ``torch.distributed``
@@ -15,47 +17,43 @@ every artifact.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import math
 import os
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from synthaug.atomic import write_json
-from synthaug.data.provenance import trained_on
 from synthaug.data.store import SliceStore
 from synthaug.diversity import collapsed, pixel_diversity
 from synthaug.errors import SynthaugError
 from synthaug.gan.augment import AdaptiveAugment, diff_augment
-from synthaug.gan.checkpoint import (
-    CHECKPOINT,
-    GRID_DIR,
-    SUMMARY,
-    grid_path,
-    snapshot_path,
-)
 from synthaug.gan.data import TrainingSlices
 from synthaug.gan.layers import tune_cpu_allocator
 from synthaug.gan.loss import StyleGAN2Loss, ema_beta, lazy_regularization_adam, update_ema
 from synthaug.gan.networks import VARIANTS
 from synthaug.gan.oasis import OasisLoss
-from synthaug.gan.presets import GanPreset, gan_preset
-from synthaug.gan.run import RunInfo, run_meta_path
-from synthaug.generator import TrainRequest, refuse_changed_settings, with_settings
+from synthaug.gan.presets import GAN_PRESETS, GanPreset, gan_preset
+from synthaug.gan.run import FAMILY, build, layout, preset_of, spec_of
+from synthaug.generator import RunMeta, TrainRequest, with_settings
+from synthaug.lifecycle import (
+    Trainer,
+    check_length,
+    new_meta,
+    open_run,
+    open_store,
+    resume_checkpoint,
+    target_images,
+    train_run,
+)
 from synthaug.precision import check_precision, resolve_device, resolve_precision
-from synthaug.progress import make_progress
-from synthaug.runlog import append_metrics, read_metrics, rewrite_metrics
-from synthaug.torch_io import load_torch, save_torch
+from synthaug.torch_io import save_torch
 
 GRID_SAMPLES = 16
 COLLAPSE_SAMPLES = 64  # fixed samples per snapshot for the pixel-space collapse check
-TICK_KIMG = 0.25
 # D's loss on a tick below this means real and fake are separated almost perfectly (logits
 # around ±4 or beyond): G's gradient vanishes and small-data runs collapse or stall next.
 D_SEPARATION_LOSS = 0.1
@@ -121,38 +119,12 @@ def _broadcast_state(modules: list[torch.nn.Module], ddp: Distributed) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
-def _check_finite(stats: dict[str, torch.Tensor], nimg: int, last_snapshot: str | None) -> None:
-    for name, value in stats.items():
-        if not torch.isfinite(value).all():
-            kept = (
-                f"the last good snapshot {last_snapshot} is kept"
-                if last_snapshot
-                else "no snapshot was written yet"
-            )
-            raise SynthaugError(
-                f"training diverged at {nimg / 1000:.2f} kimg: {name} is {float(value)}; {kept}. "
-                "Lower the learning rate or raise R1 gamma."
-            )
-
-
-def _run_info(
-    opts: TrainRequest, preset: GanPreset, store: SliceStore, data: TrainingSlices, world: int
-) -> RunInfo:
-    return RunInfo(
-        variant=opts.variant,
-        preset=asdict(preset),
-        **trained_on(store, opts.fold, data.patients),
-        seed=opts.seed,
-        kimg=opts.kimg,
-        world_size=world,
-    )
-
-
 def _validate(opts: TrainRequest) -> tuple[GanPreset, SliceStore]:
     if opts.variant not in VARIANTS:
         raise SynthaugError(
             f"variant: unknown variant {opts.variant!r}; choose one of {', '.join(VARIANTS)}"
         )
+    check_length(opts)
     preset = with_settings(gan_preset(opts.preset).for_variant(opts.variant), opts.settings)
     if preset.d_architecture == "oasis" and opts.variant != "conditional":
         raise SynthaugError(
@@ -172,37 +144,26 @@ def _validate(opts: TrainRequest) -> tuple[GanPreset, SliceStore]:
         preset, precision=resolve_precision(requested, opts.device, bf16_keeps_quality=False)
     )
     if opts.snapshot_kimg is not None:
-        if opts.snapshot_kimg <= 0:
-            raise SynthaugError(f"snapshot-kimg: must be positive, got {opts.snapshot_kimg}")
         preset = replace(preset, snapshot_kimg=opts.snapshot_kimg)
-    if opts.kimg <= 0:
-        raise SynthaugError(f"kimg: must be positive, got {opts.kimg}")
-    store = SliceStore(opts.store)
-    store.split(opts.fold)  # raises for a missing fold
-    if store.resolution != preset.resolution:
-        raise SynthaugError(
-            f"{opts.store}: store resolution {store.resolution} differs from preset {preset.name}'s "
-            f"{preset.resolution}; prepare at {preset.resolution} or pick a preset for {store.resolution}"
-        )
-    return preset, store
+    return preset, open_store(opts, preset.resolution, preset.name)
 
 
 def _grid_inputs(
-    data: TrainingSlices, info: RunInfo, seed: int
+    data: TrainingSlices, info: RunMeta, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed z and (for the conditional variant) fixed real masks, so grids are comparable."""
     g = torch.Generator().manual_seed(seed + 7919)
-    z = torch.randn(GRID_SAMPLES, info.gan_preset().z_dim, generator=g)
+    z = torch.randn(GRID_SAMPLES, preset_of(info).z_dim, generator=g)
     return z, data.labels[_grid_reals_index(data)]
 
 
 @torch.no_grad()
 def _save_grid(
-    path: Path, G: torch.nn.Module, info: RunInfo, z: torch.Tensor, labels: torch.Tensor
+    path: Path, G: torch.nn.Module, info: RunMeta, z: torch.Tensor, labels: torch.Tensor
 ) -> None:
     from synthaug.viz import save_pair_grid
 
-    spec = info.spec
+    spec = spec_of(info)
     device = next(G.parameters()).device
     cond = spec.generator_condition(labels.to(device), torch.float32)
     torch.manual_seed(0)
@@ -238,7 +199,7 @@ def _augment(preset: GanPreset) -> AdaptiveAugment:
     )
 
 
-def _loss(preset: GanPreset, info: RunInfo, G, D, augment: AdaptiveAugment) -> StyleGAN2Loss:
+def _loss(preset: GanPreset, info: RunMeta, G, D, augment: AdaptiveAugment) -> StyleGAN2Loss:
     """The objective for the preset's discriminator architecture."""
     common = dict(
         r1_gamma=preset.gamma(),
@@ -248,11 +209,13 @@ def _loss(preset: GanPreset, info: RunInfo, G, D, augment: AdaptiveAugment) -> S
         style_mixing_prob=preset.style_mixing,
     )
     if preset.d_architecture == "oasis":
-        return OasisLoss(G, D, info.spec, augment, labelmix_weight=preset.labelmix_weight, **common)
+        return OasisLoss(
+            G, D, spec_of(info), augment, labelmix_weight=preset.labelmix_weight, **common
+        )
     return StyleGAN2Loss(
         G,
         D,
-        info.spec,
+        spec_of(info),
         augment,
         lecam_weight=preset.lecam_weight,
         lecam_decay=preset.lecam_decay,
@@ -295,23 +258,26 @@ STEP_PHASES = (
 )  # fmt: skip
 
 
-class _Trainer:
-    """Holds the networks, optimisers and progress of one run."""
+class _Trainer(Trainer):
+    """The networks, optimisers, augmentation and data of one run (the lifecycle's hooks)."""
+
+    divergence_hint = "Lower the learning rate or raise R1 gamma."
 
     def __init__(
         self,
         opts: TrainRequest,
-        preset: GanPreset,
-        info: RunInfo,
+        info: RunMeta,
         data: TrainingSlices,
         device: torch.device,
         ddp: Distributed,
     ) -> None:
+        preset = preset_of(info)
+        super().__init__(layout(opts.out), info, preset.snapshot_kimg)
         self.opts, self.preset, self.info, self.data = opts, preset, info, data
-        self.device, self.ddp = device, ddp
-        self.out = Path(opts.out)
+        self.device, self.ddp, self.is_main = device, ddp, ddp.is_main
+        self.spec = spec_of(info)
         torch.manual_seed(opts.seed)  # identical initial weights on every rank
-        G, D = info.build()
+        G, D = build(info)
         self.G, self.D = G.to(device), D.to(device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = _augment(preset).to(device)
@@ -340,22 +306,14 @@ class _Trainer:
         )
         self.batch_per_rank = preset.batch // ddp.world
         self.data_rng = torch.Generator().manual_seed(opts.seed * 65537 + ddp.rank)
-        self.nimg = 0
-        self.step = 0
-        self.elapsed = 0.0
-        self.last_snapshot: str | None = None
         self.grid_z, self.grid_labels = _grid_inputs(data, info, opts.seed)
         self.diversity_log: list[dict[str, float]] = []
-        self.stopped_early: str | None = None
 
     # ---------------------------------------------------------------- state
-    def state(self) -> dict:
+    def family_state(self) -> dict:
         return {
-            "meta": {
-                "variant": self.info.variant,
+            "meta": {  # the lifecycle adds variant, nimg and step
                 "resolution": self.info.resolution,
-                "nimg": self.nimg,
-                "step": self.step,
                 "labels": self.info.labels,
                 "modalities": self.info.modalities,
             },
@@ -368,21 +326,18 @@ class _Trainer:
             "augment_steps": self.augment.steps_since_update,
             "pl": self.loss.path_length.state_dict(),
             "lecam": self.loss.lecam.state_dict(),
-            "elapsed": self.elapsed,
-            "last_snapshot": self.last_snapshot,
             "diversity_log": self.diversity_log,
-            "stopped_early": self.stopped_early,
             "rng": {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()},
         }
 
-    def load(self, state: dict) -> None:
+    def load_family_state(self, state: dict) -> None:
         meta = state["meta"]
         if (
             meta.get("variant") != self.info.variant
             or meta.get("resolution") != self.info.resolution
         ):
             raise SynthaugError(
-                f"{self.out / CHECKPOINT}: checkpoint is {meta.get('variant')} at {meta.get('resolution')} px, "
+                f"{self.layout.checkpoint}: checkpoint is {meta.get('variant')} at {meta.get('resolution')} px, "
                 f"this run is {self.info.variant} at {self.info.resolution} px"
             )
         try:
@@ -398,19 +353,15 @@ class _Trainer:
                 self.loss.lecam.load_state_dict(state["lecam"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SynthaugError(
-                f"{self.out / CHECKPOINT}: does not fit this run's networks ({str(exc)[:160]})"
+                f"{self.layout.checkpoint}: does not fit this run's networks ({str(exc)[:160]})"
             ) from exc
-        self.nimg, self.step = int(meta["nimg"]), int(meta["step"])
-        self.elapsed = float(state.get("elapsed", 0.0))
-        self.last_snapshot = state.get("last_snapshot")
         self.diversity_log = list(state.get("diversity_log", []))
-        self.stopped_early = state.get("stopped_early")
         if self.ddp.world == self.info.world_size:
             torch.set_rng_state(state["rng"]["torch"])
             self.data_rng.set_state(state["rng"]["data"])
 
     # ---------------------------------------------------------------- one minibatch
-    def _step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, float]:
         images, labels = self.data.sample(self.batch_per_rank, self.data_rng, self.device)
         img_in = None if self.info.variant == "mask" else images
         stats: dict[str, torch.Tensor] = {}
@@ -420,7 +371,7 @@ class _Trainer:
                 stats.update(self.loss.stats)
                 if phase.total:
                     stats[phase.total] = loss
-        _check_finite(stats, self.nimg, self.last_snapshot)
+        self.check_finite(stats)  # before G_ema takes a step
 
         self.nimg += self.preset.batch
         self.step += 1
@@ -460,7 +411,7 @@ class _Trainer:
     def check_collapse(self) -> None:
         """Score G_ema's pixel diversity on fixed samples; after ``collapse_patience``
         collapsed snapshots in a row, set ``stopped_early`` (the loop then ends)."""
-        spec, data = self.info.spec, self.data
+        spec, data = self.spec, self.data
         g = torch.Generator().manual_seed(self.opts.seed + 104729)
         z = torch.randn(COLLAPSE_SAMPLES, self.G.z_dim, generator=g).to(self.device)
         index = torch.linspace(0, len(data) - 1, COLLAPSE_SAMPLES).round().long()
@@ -489,74 +440,41 @@ class _Trainer:
                 "best usable one is chosen"
             )
 
-    # ---------------------------------------------------------------- artifacts
-    def snapshot(self) -> None:
-        if not self.ddp.is_main:
-            return
+    # ---------------------------------------------------------------- lifecycle hooks
+    def before_snapshot(self) -> None:
         self.check_collapse()
-        _save_grid(
-            grid_path(self.out, self.nimg),
-            self.G_ema,
-            self.info,
-            self.grid_z,
-            self.grid_labels,
-        )
-        snap = snapshot_path(self.out, self.nimg)
-        save_torch(
-            snap,
-            {
-                "meta": {
-                    "variant": self.info.variant,
-                    "resolution": self.info.resolution,
-                    "nimg": self.nimg,
-                },
-                "G_ema": self.G_ema.state_dict(),
-            },
-        )
-        self.last_snapshot = str(snap)
-        save_torch(
-            self.out / CHECKPOINT, self.state()
-        )  # last: a resume point implies its snapshot exists
 
-    def run(self, target_nimg: int) -> Iterator[dict[str, float]]:
-        """Train until ``target_nimg`` images; yields one metrics row per tick."""
-        snapshot_every = int(self.preset.snapshot_kimg * 1000)
-        tick_every = int(TICK_KIMG * 1000)
-        next_snapshot = (self.nimg // snapshot_every + 1) * snapshot_every
-        next_tick = (self.nimg // tick_every + 1) * tick_every
-        acc: dict[str, list[float]] = {}
-        tick_start, tick_nimg = time.perf_counter(), self.nimg
-        while self.nimg < target_nimg and not self.stopped_early:
-            t0 = time.perf_counter()
-            for k, v in self._step().items():
-                acc.setdefault(k, []).append(v)
-            self.elapsed += time.perf_counter() - t0
-            # a row before every snapshot too: a run that stops there has its last tick logged
-            if self.nimg >= min(next_tick, next_snapshot, target_nimg):
-                now = time.perf_counter()
-                row = {
-                    "nimg": self.nimg,
-                    "kimg": round(self.nimg / 1000, 3),
-                    "step": self.step,
-                    **{k: float(np.nanmean(v)) for k, v in acc.items()},
-                    "ada_p": float(self.augment.p),
-                    "img_per_s": (self.nimg - tick_nimg) / max(now - tick_start, 1e-9),
-                    "elapsed_s": round(self.elapsed, 2),
-                }
-                acc, tick_start, tick_nimg = {}, now, self.nimg
-                next_tick = (self.nimg // tick_every + 1) * tick_every
-                warning = health_warning(row)
-                if warning:
-                    row["warning"] = warning
-                yield row
-            if self.nimg >= next_snapshot or self.nimg >= target_nimg:
-                self.snapshot()
-                next_snapshot += snapshot_every
-                if self.ddp.world > 1:  # every rank stops together
-                    flag = torch.tensor([float(self.stopped_early is not None)], device=self.device)
-                    dist.broadcast(flag, src=0)
-                    if flag.item() and self.stopped_early is None:
-                        self.stopped_early = "stopped by rank 0 (collapse)"
+    def save_snapshot(self, path: Path) -> None:
+        _save_grid(
+            self.layout.grid(self.nimg), self.G_ema, self.info, self.grid_z, self.grid_labels
+        )
+        meta = {"variant": self.info.variant, "resolution": self.info.resolution, "nimg": self.nimg}
+        save_torch(path, {"meta": meta, "G_ema": self.G_ema.state_dict()})
+
+    def after_snapshot(self) -> None:
+        if self.ddp.world > 1:  # every rank stops together
+            flag = torch.tensor([float(self.stopped_early is not None)], device=self.device)
+            dist.broadcast(flag, src=0)
+            if flag.item() and self.stopped_early is None:
+                self.stopped_early = "stopped by rank 0 (collapse)"
+
+    def tick_fields(self) -> dict[str, float]:
+        return {"ada_p": float(self.augment.p)}
+
+    def row_warning(self, row: dict[str, float]) -> str | None:
+        return health_warning(row)
+
+    def progress_text(self, row: dict[str, float]) -> str:
+        return (
+            f"[dim]D {row.get('d_main', math.nan):.2f} G {row.get('g_main', math.nan):.2f} "
+            f"p {row['ada_p']:.2f} {row['img_per_s']:.0f} img/s[/]"
+        )
+
+    def summary_extra(self) -> dict:
+        extra = {"world_size": self.ddp.world, "snapshot_diversity": self.diversity_log}
+        if self.ddp.world > 1:  # a collective: every rank takes part
+            extra["rank_max_param_diff"] = _rank_param_spread(self.G, self.ddp)
+        return extra
 
 
 def _setup(opts: TrainRequest) -> _Trainer:
@@ -572,96 +490,28 @@ def _setup(opts: TrainRequest) -> _Trainer:
     if preset.batch % ddp.world:
         raise SynthaugError(f"batch: {preset.batch} is not divisible by {ddp.world} processes")
     out = Path(opts.out)
-    checkpoint = out / CHECKPOINT
-    if run_meta_path(out).exists() and not opts.resume:
-        raise SynthaugError(
-            f"{out}: run already exists; pass --resume to continue it or choose another --out"
-        )
-
-    data = TrainingSlices.from_store(store, opts.fold)
-    info = _run_info(opts, preset, store, data, ddp.world)
-    if opts.resume and run_meta_path(out).exists():
-        previous = RunInfo.read(out)
-        fields = ("variant", "fold", "store", "resolution", "store_fingerprint")
-        for field in fields:
-            if field == "store_fingerprint" and not previous.store_fingerprint:
-                continue  # a run from before fingerprints were recorded
-            if getattr(previous, field) != getattr(info, field):
-                raise SynthaugError(
-                    f"{out}: was trained with {field}={getattr(previous, field)!r}, not {getattr(info, field)!r}"
-                )
-        refuse_changed_settings(out, previous.gan_preset(), opts.settings)
-        info.preset = previous.preset  # the run's hyper-parameters stay those it started with
-        info.world_size = previous.world_size
-    trainer = _Trainer(opts, info.gan_preset(), info, data, device, ddp)
-    if opts.resume and checkpoint.exists():
-        trainer.load(load_torch(checkpoint))
-        if ddp.is_main:
-            rewrite_metrics(out, read_metrics(out, up_to_nimg=trainer.nimg))
-    info.kimg = opts.kimg
-    if ddp.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(run_meta_path(out), info.to_dict())
-        if trainer.nimg == 0:
-            _save_reals_grid(out / GRID_DIR / "reals.png", data, _grid_reals_index(data))
+    meta = new_meta(opts, FAMILY, store, preset, ddp.world)
+    meta = open_run(opts, layout(out), meta, GAN_PRESETS.from_record, write=ddp.is_main)
+    data = TrainingSlices.of(store, meta.train_patients)
+    trainer = _Trainer(opts, meta, data, device, ddp)
+    if opts.resume:
+        resume_checkpoint(trainer)
+    if ddp.is_main and trainer.nimg == 0:
+        _save_reals_grid(trainer.layout.grids / "reals.png", data, _grid_reals_index(data))
     _broadcast_state([trainer.G, trainer.D, trainer.G_ema], ddp)
     return trainer
-
-
-def _run_with_progress(trainer: _Trainer, target: int) -> None:
-    """Train to ``target`` images; rank 0 appends metrics and shows progress."""
-    variant, main = trainer.info.variant, trainer.ddp.is_main
-    with make_progress() as progress:
-        task = progress.add_task(f"train-gan {variant}", total=target, completed=trainer.nimg)
-        if not main:
-            progress.stop()
-        for row in trainer.run(target):
-            if main:
-                append_metrics(trainer.out, row)
-                progress.update(
-                    task,
-                    completed=row["nimg"],
-                    description=(
-                        f"train-gan {variant} [dim]D {row.get('d_main', math.nan):.2f} "
-                        f"G {row.get('g_main', math.nan):.2f} p {row['ada_p']:.2f} {row['img_per_s']:.0f} img/s[/]"
-                    ),
-                )
 
 
 def train(opts: TrainRequest) -> Path:
     """Train a generator for ``opts.variant`` on fold ``opts.fold``'s training patients.
 
-    Writes the run directory ``opts.out`` (see ``checkpoint.py``); with ``opts.resume``
+    Writes the run directory ``opts.out`` (``synthaug.lifecycle``); with ``opts.resume``
     continues from its last checkpoint. Returns the run directory.
     """
     trainer = _setup(opts)
-    out, ddp, batch = trainer.out, trainer.ddp, trainer.preset.batch
-    target = int(math.ceil(opts.kimg * 1000 / batch)) * batch
-    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    _run_with_progress(trainer, target)
-    summary = {
-        "kimg": trainer.nimg / 1000,
-        "nimg": trainer.nimg,
-        "steps": trainer.step,
-        "train_seconds": round(trainer.elapsed, 1),
-        "started": started,
-        "img_per_s": round(trainer.nimg / max(trainer.elapsed, 1e-9), 2),
-        "last_snapshot": trainer.last_snapshot,
-        "world_size": ddp.world,
-        "snapshot_diversity": trainer.diversity_log,
-        "stopped_early": trainer.stopped_early,
-        "warnings": (
-            ([trainer.stopped_early] if trainer.stopped_early else [])
-            + [r["warning"] for r in read_metrics(out) if "warning" in r][:20]
-        )
-        if ddp.is_main
-        else [],
-    }
-    if ddp.world > 1:
-        summary["rank_max_param_diff"] = _rank_param_spread(trainer.G, ddp)
-    if ddp.is_main:
-        write_json(out / SUMMARY, summary)
-    return out
+    label = f"train-gan {opts.variant}"
+    train_run(trainer, target_images(opts.kimg, trainer.preset.batch), label)
+    return trainer.out
 
 
 def _grid_reals_index(data: TrainingSlices) -> torch.Tensor:

@@ -1,83 +1,50 @@
 """The GMM painter as a generator family: "training" fits the class statistics (seconds).
 
-run.json                        family "gmm", variant "painter", preset, store (+ fingerprint)…
-snapshots/stats-NNNNNNNNN.npz   the class statistics (N… = training slices they came from)
-grids/samples-NNNNNNNNN.png     uncurated paintings of training masks
-summary.json                    slices fitted and seconds
+The run folder is the lifecycle's (``synthaug.lifecycle``): one training step fits the
+statistics of every training slice, the one snapshot ``snapshots/stats-N.npz`` holds them
+(N = training slices), ``grids/samples-N.png`` paints training masks with them.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from synthaug.atomic import atomic_file, write_json
-from synthaug.data.provenance import TrainedOn, trained_on
+from synthaug.atomic import atomic_file
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.generator import (
+    FittedSettings,
+    GeneratorRef,
     Outputs,
     RunDescription,
+    RunLayout,
+    RunMeta,
     Snapshot,
+    SourceKind,
     TrainingHealth,
     TrainRequest,
-    refuse_changed_settings,
     run_family,
     with_settings,
 )
 from synthaug.gmm.paint import ClassStats, fit_class_stats, paint
-from synthaug.gmm.presets import GmmPreset, gmm_preset
+from synthaug.gmm.presets import GMM_PRESETS, GmmPreset, gmm_preset
+from synthaug.lifecycle import Trainer, new_meta, open_run, open_store, train_run
 
 FAMILY = "gmm"
-RUN_META = "run.json"
-SUMMARY = "summary.json"
-SNAPSHOT_DIR = "snapshots"
-GRID_DIR = "grids"
+LAYOUT = RunLayout(Path(), snapshot_prefix="stats", snapshot_suffix=".npz")
 GRID_SAMPLES = 16
+FIT_S, SCORING_S = 3.0, 8.0  # study --dry-run's estimate (2-core development machine)
 OUTPUTS = Outputs(images=True, masks=False)  # a painter: images for masks it is given
 
 
-@dataclass(kw_only=True)
-class GmmRunInfo(TrainedOn):
-    """A gmm run's metadata: the data it was fitted on and its painting preset."""
-
-    variant: str
-    preset: dict
-    seed: int
-    family: str = FAMILY
-
-    def gmm_preset(self) -> GmmPreset:
-        fields = dict(self.preset)
-        fields["pv_sigma_px"] = tuple(fields["pv_sigma_px"])
-        return GmmPreset(**fields)
-
-    @classmethod
-    def read(cls, run: Path | str) -> GmmRunInfo:
-        path = Path(run) / RUN_META
-        if not path.is_file():
-            raise SynthaugError(f"{run}: not a gmm run (no {RUN_META})")
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise SynthaugError(f"{path}: corrupt run metadata ({exc})") from exc
+def _layout(run: Path | str) -> RunLayout:
+    return LAYOUT.at(run)
 
 
-def _list_snapshots(run: Path) -> list[Path]:
-    return sorted((Path(run) / SNAPSHOT_DIR).glob("stats-*.npz"))
-
-
-def _snapshot_nimg(path: Path) -> int:
-    return int(Path(path).stem.split("-")[-1])
-
-
-def _save_stats(path: Path, stats: ClassStats) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as f:
-        np.savez(f, **stats.to_arrays())
+def _preset_of(meta: RunMeta) -> GmmPreset:
+    return GMM_PRESETS.from_record(meta.preset)
 
 
 def _load_stats(path: Path) -> ClassStats:
@@ -95,8 +62,8 @@ class GmmSampler:
     outputs = OUTPUTS
     precision = "fp32"  # numpy statistics: nothing to autocast
 
-    def __init__(self, info: GmmRunInfo, snapshot: Path) -> None:
-        self.info, self.preset, self.stats = info, info.gmm_preset(), _load_stats(snapshot)
+    def __init__(self, info: RunMeta, snapshot: Path) -> None:
+        self.info, self.preset, self.stats = info, _preset_of(info), _load_stats(snapshot)
         if self.stats.mean.shape[1:] != (len(info.labels), len(info.modalities)):
             raise SynthaugError(f"{snapshot}: statistics do not fit this run's labels/modalities")
 
@@ -110,11 +77,55 @@ class GmmSampler:
         return images, painted if self.preset.elastic_px > 0 else None
 
 
+class _Fit(Trainer):
+    """The lifecycle's hooks for the gmm painter: one step fits every training slice."""
+
+    def __init__(self, meta: RunMeta, store: SliceStore, out: Path) -> None:
+        super().__init__(_layout(out), meta, snapshot_kimg=1.0)
+        per_patient = [store.training_arrays([p]) for p in meta.train_patients]
+        self.per_patient = [(im, lb) for im, lb in per_patient if len(lb)]
+        if not self.per_patient:
+            raise SynthaugError(f"{store.path}: fold {meta.fold} has no trainable slices")
+        self.slices = sum(len(lb) for _, lb in self.per_patient)
+        self.num_classes = len(store.label_names)
+
+    def train_step(self) -> dict[str, float]:
+        self.stats = fit_class_stats(self.per_patient, self.num_classes)
+        self.nimg, self.step = self.slices, 1
+        return {}
+
+    def save_snapshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as f:
+            np.savez(f, **self.stats.to_arrays())
+        _save_grid(self.layout.grid(self.nimg), self.meta, path, self.per_patient)
+
+
 class GmmFamily:
     """A no-training baseline: real (or generated) masks painted from class statistics."""
 
     name = FAMILY
     variants = ("painter",)
+    section = "gmm"
+    settings = FittedSettings
+    presets = GMM_PRESETS
+    default_preset = "default"
+    options: frozenset[str] = frozenset()
+    sources = (
+        SourceKind("real-mask-gmm", GeneratorRef(FAMILY, "painter"), "real",
+                   "no training: the fold's real training masks painted from the training "
+                   "images' per-class intensity statistics, with blur, bias field and noise "
+                   "(SynthSeg-style) — the bar a learned generator must beat. Where the "
+                   "labels cover the anatomy (the tissue phantom) this is close to how the "
+                   "phantom itself is made, so there it is an optimistic upper bound; where "
+                   "class 0 holds unlabelled anatomy (the lesion phantom: air and brain) it "
+                   "is painted as one noisy tissue and the baseline is far from the data. On "
+                   "real data with label maps that cover the anatomy it is a fair baseline"),
+    )  # fmt: skip
+
+    def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:
+        # the demo's generators phase: four fits and their scoring took ~10 s each
+        return FIT_S + (SCORING_S if score else 0.0)
 
     def owns(self, run: Path) -> bool:
         return run_family(run) == FAMILY
@@ -125,72 +136,36 @@ class GmmFamily:
             raise SynthaugError(
                 f"variant: the gmm family has only 'painter', not {request.variant!r}"
             )
-        out = Path(request.out)
-        if (out / RUN_META).exists() and not request.resume:
-            raise SynthaugError(
-                f"{out}: run already exists; pass --resume to continue it or choose another --out"
-            )
-        if (out / RUN_META).exists():
-            refuse_changed_settings(out, GmmRunInfo.read(out).gmm_preset(), request.settings)
-        if _list_snapshots(out) and (out / SUMMARY).exists():
-            self._check_same(out, request)
-            return out  # fitting is deterministic: a finished run is the answer
-        started = time.perf_counter()
         preset = with_settings(gmm_preset(request.preset), request.settings)
-        store = SliceStore(request.store)
-        patients = store.split(request.fold).train
-        info = _run_info(request, preset, store, patients)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / RUN_META, asdict(info))
-        per_patient = [store.training_arrays([p]) for p in patients]
-        per_patient = [(im, lb) for im, lb in per_patient if len(lb)]
-        if not per_patient:
-            raise SynthaugError(f"{request.store}: fold {request.fold} has no trainable slices")
-        stats = fit_class_stats(per_patient, len(store.label_names))
-        slices = sum(len(lb) for _, lb in per_patient)
-        snapshot = out / SNAPSHOT_DIR / f"stats-{slices:09d}.npz"
-        _save_stats(snapshot, stats)
-        _save_grid(out / GRID_DIR / f"samples-{slices:09d}.png", info, snapshot, per_patient)
-        seconds = time.perf_counter() - started
-        write_json(out / SUMMARY, {"nimg": slices, "train_seconds": round(seconds, 2),
-                                   "img_per_s": round(slices / max(seconds, 1e-9), 1),
-                                   "warnings": []})  # fmt: skip
+        store = open_store(request, None, preset.name)
+        out = Path(request.out)
+        meta = new_meta(request, FAMILY, store, preset)
+        meta.kimg = 0.0  # nothing to train
+        meta = open_run(request, _layout(out), meta, GMM_PRESETS.from_record)
+        if _layout(out).snapshot_files() and _layout(out).summary.exists():
+            return out  # fitting is deterministic: a finished run is the answer
+        fit = _Fit(meta, store, out)
+        train_run(fit, fit.slices, "fit gmm painter")
         return out
 
-    def _check_same(self, out: Path, request: TrainRequest) -> None:
-        info = GmmRunInfo.read(out)
-        store = SliceStore(request.store)
-        if (info.fold, info.store_fingerprint) != (request.fold, store.fingerprint):
-            raise SynthaugError(f"{out}: was fitted on another store or fold")
-
     def describe(self, run: Path) -> RunDescription:
-        return RunDescription.of(GmmRunInfo.read(run), FAMILY, OUTPUTS)
+        return RunDescription.of(RunMeta.read(run, FAMILY), OUTPUTS)
 
     def snapshots(self, run: Path) -> list[Snapshot]:
-        return [Snapshot(p, _snapshot_nimg(p)) for p in _list_snapshots(Path(run))]
+        return _layout(run).snapshots()
 
     def load(self, run: Path, snapshot: Path | None = None) -> GmmSampler:
-        snaps = _list_snapshots(Path(run))
+        snaps = _layout(run).snapshot_files()
         if snapshot is None and not snaps:
             raise SynthaugError(f"{run}: has no class statistics; train it first")
-        return GmmSampler(GmmRunInfo.read(run), Path(snapshot) if snapshot else snaps[-1])
+        meta = RunMeta.read(run, FAMILY)
+        return GmmSampler(meta, Path(snapshot) if snapshot else snaps[-1])
 
     def health(self, run: Path) -> TrainingHealth | None:
-        return TrainingHealth.from_summary(Path(run) / SUMMARY)
+        return TrainingHealth.of_run(run)
 
 
-def _run_info(
-    request: TrainRequest, preset: GmmPreset, store: SliceStore, patients: list[str]
-) -> GmmRunInfo:
-    return GmmRunInfo(
-        variant=request.variant,
-        preset=asdict(preset),
-        **trained_on(store, request.fold, patients),
-        seed=request.seed,
-    )
-
-
-def _save_grid(path: Path, info: GmmRunInfo, snapshot: Path, per_patient: list) -> None:
+def _save_grid(path: Path, info: RunMeta, snapshot: Path, per_patient: list) -> None:
     from synthaug.viz import save_pair_grid
 
     masks = np.concatenate([lb for _, lb in per_patient])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synthaug.errors import SynthaugError
+from synthaug.generator import PresetRegistry
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,15 @@ class GmmPreset:
     contrast_jitter: float = 0.5
 
 
-GMM_PRESETS: dict[str, GmmPreset] = {
-    p.name: p
-    for p in (
+GMM_PRESETS: PresetRegistry[GmmPreset] = PresetRegistry(
+    "gmm",
+    (
         GmmPreset(name="default"),
         # the masks deformed too: more shape variety than the training masks hold
         GmmPreset(name="elastic", elastic_px=1.5),
-    )
-}
+    ),
+)
 
 
 def gmm_preset(name: str) -> GmmPreset:
-    try:
-        return GMM_PRESETS[name]
-    except KeyError:
-        raise SynthaugError(
-            f"preset: unknown gmm preset {name!r}; choose one of {', '.join(GMM_PRESETS)}"
-        ) from None
+    return GMM_PRESETS.named(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synthaug.errors import SynthaugError
+from synthaug.generator import PresetRegistry
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class SegPreset:
     weight_decay: float = 1e-5
 
 
-SEG_PRESETS: dict[str, SegPreset] = {
-    p.name: p
-    for p in (
+SEG_PRESETS: PresetRegistry[SegPreset] = PresetRegistry(
+    "segmentation",
+    (
         SegPreset(
             "cpu-micro",
             (8, 16, 32),
@@ -82,14 +82,9 @@ SEG_PRESETS: dict[str, SegPreset] = {
             val_every=500,
             patience=8,
         ),
-    )
-}
+    ),
+)
 
 
 def seg_preset(name: str) -> SegPreset:
-    try:
-        return SEG_PRESETS[name]
-    except KeyError:
-        raise SynthaugError(
-            f"preset: unknown segmentation preset {name!r}; choose one of {', '.join(SEG_PRESETS)}"
-        ) from None
+    return SEG_PRESETS.named(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -30,6 +30,56 @@ RESULTS = "results.json"
 MODEL = "model.pt"  # the best weights (state dict), written when the run ends
 SEG_CHECKPOINT = "checkpoint.pt"
 SEG_META = "seg.json"
+
+
+RESULTS_VERSION = 1
+
+
+@dataclass
+class SegResults:
+    """A finished U-Net run's ``results.json``: what it trained on, how training ended and
+    its Dice (and HD95, NSD) on each REAL test patient and class (``test``: one row each).
+    Read and written here only; older runs without a field read with its default."""
+
+    fold: int
+    seed: int
+    n_patients: int
+    test: list[dict]
+    test_mean_dice: float
+    steps: int
+    best_step: int
+    real_train_slices: int
+    synthetic_slices: int
+    train_seconds: float
+    repeat: int = 0
+    synthetic: str | None = None
+    real_train_patients: int | None = None
+    real_val_patients: int | None = None
+    synthetic_fraction: float | None = None
+    nsd_tolerance: float = 1.0
+    precision: str = "fp32"  # runs from before precision were fp32
+    max_steps: int | None = None  # None: a run from before the step-cap check
+    stopped_by: str = ""
+    capped: bool | None = None
+    val_dice: float | None = None
+    test_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    version: int = RESULTS_VERSION
+
+    def write(self, out: Path | str) -> None:
+        write_json(Path(out) / RESULTS, asdict(self))
+
+    @classmethod
+    def read(cls, out: Path | str) -> SegResults:
+        path = Path(out) / RESULTS
+        try:
+            raw = json.loads(path.read_text())
+            if int(raw.get("version", 0)) > RESULTS_VERSION:
+                raise SynthaugError(f"{path}: written by a newer synthaug; upgrade to read it")
+            known = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise SynthaugError(f"{path}: not a readable U-Net result ({exc})") from exc
 
 
 @dataclass
@@ -246,11 +296,11 @@ def _train(run: _Run, opts: SegOptions, store: SliceStore, data: TrainingData) -
                 run.validate(store, val, loss)
 
 
-def train_seg(opts: SegOptions) -> dict:
+def train_seg(opts: SegOptions) -> SegResults:
     """Train, select and evaluate one U-Net; returns (and writes) its results."""
     out = Path(opts.out)
     if (out / RESULTS).is_file():
-        return json.loads((out / RESULTS).read_text())
+        return SegResults.read(out)
     if (out / SEG_CHECKPOINT).exists() and not opts.resume:
         raise SynthaugError(f"{out}: unfinished run exists; pass --resume to continue it")
     preset = seg_preset(opts.preset)
@@ -278,33 +328,33 @@ def train_seg(opts: SegOptions) -> dict:
     state = run.state
     max_steps = opts.max_steps or preset.max_steps
     capped = is_capped(state["best_step"], max_steps, preset.val_every)
-    results = {
-        "fold": opts.fold,
-        "repeat": getattr(split, "repeat", 0),
-        "seed": opts.seed,
-        "n_patients": opts.n_patients,
-        "synthetic": opts.synthetic,
-        "real_train_patients": len(split.train),
-        "real_val_patients": len(split.val),
-        "real_train_slices": len(data.real_images),
-        "synthetic_slices": data.synthetic_slices,
-        "synthetic_fraction": opts.synthetic_fraction,
-        "nsd_tolerance": opts.nsd_tolerance,
-        "precision": run.precision,
-        "steps": state["step"],
-        "best_step": state["best_step"],
-        "max_steps": max_steps,
-        "stopped_by": "early stopping" if state["step"] < max_steps else "step cap",
-        "capped": capped,
-        "val_dice": state["best_dice"] if split.val else None,
-        "test_mean_dice": mean_foreground_dice(rows),
-        "train_seconds": round(state["elapsed"], 2),
-        "test_seconds": round(time.perf_counter() - t2, 2),
-        "history": state["history"],
-        "test": rows,
-    }
+    results = SegResults(
+        fold=opts.fold,
+        repeat=getattr(split, "repeat", 0),
+        seed=opts.seed,
+        n_patients=opts.n_patients,
+        synthetic=opts.synthetic,
+        real_train_patients=len(split.train),
+        real_val_patients=len(split.val),
+        real_train_slices=len(data.real_images),
+        synthetic_slices=data.synthetic_slices,
+        synthetic_fraction=opts.synthetic_fraction,
+        nsd_tolerance=opts.nsd_tolerance,
+        precision=run.precision,
+        steps=state["step"],
+        best_step=state["best_step"],
+        max_steps=max_steps,
+        stopped_by="early stopping" if state["step"] < max_steps else "step cap",
+        capped=capped,
+        val_dice=state["best_dice"] if split.val else None,
+        test_mean_dice=mean_foreground_dice(rows),
+        train_seconds=round(state["elapsed"], 2),
+        test_seconds=round(time.perf_counter() - t2, 2),
+        history=state["history"],
+        test=rows,
+    )
     torch.save(run.best_weights, out / f"{MODEL}.tmp")
     (out / f"{MODEL}.tmp").replace(out / MODEL)
-    write_json(out / RESULTS, results)
+    results.write(out)
     (out / SEG_CHECKPOINT).unlink(missing_ok=True)
     return results

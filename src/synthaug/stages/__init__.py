@@ -10,11 +10,12 @@ atomically. The command line and the study's jobs are thin layers over these.
 
 from synthaug.generator import TrainRequest
 from synthaug.seg.train import SegOptions
+from synthaug.stages import families  # noqa: F401 (registers the families and their sources)
 from synthaug.stages.assess import Assessment, AssessOptions, assess_synthetic
 from synthaug.stages.generate import GeneratedSet, GenerateOptions, generate
 from synthaug.stages.prepare import PreparedStore, prepare_dataset
 from synthaug.stages.segment import SegRun, train_unet
-from synthaug.stages.sources import SOURCES, SourceSpec, parse_filter, parse_source
+from synthaug.stages.sources import SourceSpec, parse_filter, parse_source, source_names
 from synthaug.stages.train_generator import (
     GeneratorRun,
     chosen_snapshot,
@@ -23,7 +24,6 @@ from synthaug.stages.train_generator import (
 )
 
 __all__ = [
-    "SOURCES",
     "AssessOptions",
     "Assessment",
     "GenerateOptions",
@@ -41,6 +41,7 @@ __all__ = [
     "parse_source",
     "prepare_dataset",
     "score_run",
+    "source_names",
     "train_generator",
     "train_unet",
 ]

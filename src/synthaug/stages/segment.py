@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthaug.seg.train import MODEL, RESULTS, SegOptions, train_seg
+from synthaug.seg.train import MODEL, RESULTS, SegOptions, SegResults, train_seg
 
 
 @dataclass(frozen=True)
@@ -14,20 +14,20 @@ class SegRun:
     """A finished U-Net run: its folder and what it measured (``results.json``)."""
 
     out: Path
-    results: dict
+    results: SegResults
 
     @property
     def test_mean_dice(self) -> float:
         """Mean over real test patients of the per-patient mean foreground Dice."""
-        return float(self.results["test_mean_dice"])
+        return float(self.results.test_mean_dice)
 
     @property
     def test_patients(self) -> int:
-        return len({row["patient"] for row in self.results["test"]})
+        return len({row["patient"] for row in self.results.test})
 
     @property
     def best_step(self) -> int:
-        return int(self.results["best_step"])
+        return int(self.results.best_step)
 
     @property
     def model(self) -> Path:

@@ -4,73 +4,21 @@ come from; the optional pair filter in a source's name (``SOURCE[consistency>=T]
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from synthaug.errors import SynthaugError
+from synthaug.generator import MASK_GENERATOR, GeneratorRef, SourceKind
 
-MaskOrigin = Literal["own", "generated", "real"]
+__all__ = ["MASK_GENERATOR", "SOURCE_KINDS", "GeneratorRef", "SourceKind", "SourceSpec",
+           "parse_filter", "parse_source", "source_kind", "source_names"]  # fmt: skip
 
-
-@dataclass(frozen=True)
-class GeneratorRef:
-    """A generator a source needs: its family and variant (e.g. stylegan2 / conditional)."""
-
-    family: str
-    variant: str
-
-
-# Masks of "generated" sources come from this generator (the paper's mask-only StyleGAN2).
-MASK_GENERATOR = GeneratorRef("stylegan2", "mask")
-
-
-@dataclass(frozen=True)
-class SourceKind:
-    """How a source makes pairs: ``painter`` makes the images; the masks are the painter's
-    own ("own", a joint generator), the mask generator's ("generated") or the fold's real
-    training masks ("real"). ``about``: what a reader of a study should know of it."""
-
-    name: str
-    painter: GeneratorRef
-    masks: MaskOrigin
-    about: str = ""
-
-    @property
-    def generators(self) -> tuple[GeneratorRef, ...]:
-        """The generators to train, the mask generator first and the painter last."""
-        if self.masks == "generated":
-            return (MASK_GENERATOR, self.painter)
-        return (self.painter,)
-
-
-SOURCE_KINDS: dict[str, SourceKind] = {
-    kind.name: kind
-    for kind in (
-        SourceKind("joint", GeneratorRef("stylegan2", "joint"), "own",
-                   "StyleGAN2 generating image and mask together (the paper's B-SG)"),
-        SourceKind("mask-conditional", GeneratorRef("stylegan2", "conditional"), "generated",
-                   "StyleGAN2 masks painted by the mask-conditional StyleGAN2"),
-        SourceKind("real-mask-conditional", GeneratorRef("stylegan2", "conditional"), "real",
-                   "the fold's real training masks painted by the mask-conditional StyleGAN2"),
-        SourceKind("real-mask-diffusion", GeneratorRef("diffusion", "painter"), "real",
-                   "the fold's real training masks painted by the mask-conditional diffusion "
-                   "model"),
-        SourceKind("mask-diffusion", GeneratorRef("diffusion", "painter"), "generated",
-                   "StyleGAN2 masks painted by the mask-conditional diffusion model"),
-        SourceKind("joint-diffusion", GeneratorRef("diffusion", "joint"), "own",
-                   "a diffusion model denoising image and mask together"),
-        SourceKind("real-mask-gmm", GeneratorRef("gmm", "painter"), "real",
-                   "no training: the fold's real training masks painted from the training "
-                   "images' per-class intensity statistics, with blur, bias field and noise "
-                   "(SynthSeg-style) — the bar a learned generator must beat. Where the "
-                   "labels cover the anatomy (the tissue phantom) this is close to how the "
-                   "phantom itself is made, so there it is an optimistic upper bound; where "
-                   "class 0 holds unlabelled anatomy (the lesion phantom: air and brain) it "
-                   "is painted as one noisy tissue and the baseline is far from the data. On real data with "
-                   "label maps that cover the anatomy it is a fair baseline"),
-    )
-}  # fmt: skip
-SOURCES = tuple(SOURCE_KINDS)
+# Every registered family's sources (stages.families fills it when it registers a family).
+SOURCE_KINDS: dict[str, SourceKind] = {}
 FILTER_METRICS = ("consistency",)
+
+
+def source_names() -> tuple[str, ...]:
+    """The sources of every registered family, in registration order."""
+    return tuple(SOURCE_KINDS)
 
 
 def source_kind(name: str) -> SourceKind:
@@ -78,7 +26,7 @@ def source_kind(name: str) -> SourceKind:
         return SOURCE_KINDS[name]
     except KeyError:
         raise SynthaugError(
-            f"source: unknown source {name!r}; choose one of {', '.join(SOURCES)}"
+            f"source: unknown source {name!r}; choose one of {', '.join(SOURCE_KINDS)}"
         ) from None
 
 
@@ -125,12 +73,12 @@ class SourceSpec:
 
 
 def parse_source(text: str) -> SourceSpec:
-    """``BASE`` or ``BASE[consistency>=T]`` with BASE one of :data:`SOURCES`."""
+    """``BASE`` or ``BASE[consistency>=T]`` with BASE one of :func:`source_names`."""
     text = str(text).strip()
     base, bracket, rest = text.partition("[")
     if base not in SOURCE_KINDS:
         raise SynthaugError(
-            f"source: unknown source {base!r}; choose one of {', '.join(SOURCES)} "
+            f"source: unknown source {base!r}; choose one of {', '.join(SOURCE_KINDS)} "
             "(optionally filtered: SOURCE[consistency>=T])"
         )
     if not bracket:

@@ -13,12 +13,15 @@ Example::
     repeats: 1                        # with folds: k, repeated k-fold (`prepare --repeats R`)
     seeds: [0, 1]
     gan: {preset: cpu-tiny, kimg: 4}   # or per variant: {joint: 2, mask: 2, conditional: 4}
+    diffusion: {preset: cpu-tiny, kimg: 6}   # each generator family has its section
     seg: {preset: cpu-tiny}
     generate: {seed: 0, truncation: 1.0}
     quality: {enabled: true}           # snapshot FID curves, quality of each synthetic set
     stats: {design: per-source, alpha: 0.05, rope: 0.01}   # or design: paper (pooled)
 
-Relative paths are resolved against the config file's folder.
+Relative paths are resolved against the config file's folder. The generator families'
+sections (``gan``, ``diffusion``, ``gmm``, …) and the sources come from the family registry
+(``synthaug.stages.families``): a registered family brings its own.
 """
 
 from __future__ import annotations
@@ -27,20 +30,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
 from synthaug.data.store import SliceStore
-from synthaug.diffusion.networks import VARIANTS as DIFFUSION_VARIANTS
-from synthaug.diffusion.presets import DIFFUSION_PRESETS
 from synthaug.errors import SynthaugError
-from synthaug.gan.networks import VARIANTS
-from synthaug.gan.presets import GAN_PRESETS
-from synthaug.gmm.presets import GMM_PRESETS
+from synthaug.generator import GeneratorFamily, TrainedSettings
 from synthaug.precision import PRECISIONS
 from synthaug.seg.presets import SEG_PRESETS
-from synthaug.stages.sources import SOURCES, GeneratorRef, SourceSpec, parse_source
+from synthaug.stages.families import by_section, family
+from synthaug.stages.sources import GeneratorRef, SourceSpec, parse_source, source_names
 from synthaug.stats.analysis import DESIGNS, METRICS, PRIMARY_TESTS, design_floors
 
 
@@ -50,58 +50,14 @@ class StudyDataset:
     store: str
 
 
-@dataclass(frozen=True)
-class GanSettings:
-    """StyleGAN2 runs: preset, length in kimg (one number, or per variant), seed, snapshot
-    interval (None: the preset's). A generator whose every snapshot is collapsed, copying or
-    off the data stops the study unless ``allow_unusable``."""
-
-    preset: str = "cpu-tiny"
-    kimg: float | dict[str, float] = 4.0
-    seed: int = 0
-    snapshot_kimg: float | None = None
-    allow_unusable: bool = False  # study generators flagged unusable (their cells are flagged)
-    precision: str | None = None  # None: the preset's; auto, fp32 or bf16 (synthaug.precision)
-
-    def kimg_for(self, variant: str) -> float:
-        if isinstance(self.kimg, dict):
-            if variant not in self.kimg:
-                raise SynthaugError(f"kimg: no training length for the {variant} generators")
-            return float(self.kimg[variant])
-        return float(self.kimg)
+# Sections every study recorded before families had sections of their own: always part of
+# the fingerprint (the others only in studies that use their family).
+LEGACY_SECTIONS = ("gan",)
 
 
-@dataclass(frozen=True)
-class DiffusionSettings(GanSettings):
-    """Diffusion runs (``painter``, ``joint``): the same fields as ``gan``, own presets, and
-    ``sample_steps`` (denoising steps when sampled; None: the preset's)."""
-
-    kimg: float | dict[str, float] = 10.0
-    sample_steps: int | None = None
-
-
-@dataclass(frozen=True)
-class GmmSettings:
-    """The no-training gmm painter (``real-mask-gmm``): preset (its domain-randomisation
-    strengths) and seed. Nothing to train: fitting its class statistics takes seconds."""
-
-    preset: str = "default"
-    seed: int = 0
-    allow_unusable: bool = False
-    kimg: ClassVar[float] = 0.0
-    snapshot_kimg: ClassVar[None] = None
-
-    def kimg_for(self, variant: str) -> float:
-        return 0.0
-
-
-# The config section that trains each generator family.
-FAMILY_SECTIONS = {"stylegan2": "gan", "diffusion": "diffusion", "gmm": "gmm"}
-SECTION_PRESETS = {
-    "gan": (GAN_PRESETS, VARIANTS),
-    "diffusion": (DIFFUSION_PRESETS, DIFFUSION_VARIANTS),
-    "gmm": (GMM_PRESETS, ("painter",)),
-}
+def default_sections() -> dict[str, Any]:
+    """Each registered family's study section with its defaults."""
+    return {name: fam.settings() for name, fam in by_section().items()}
 
 
 @dataclass(frozen=True)
@@ -169,16 +125,21 @@ class StudyConfig:
     n_levels: list[int]
     folds: list[int]
     seeds: list[int] = field(default_factory=lambda: [0])
-    gan: GanSettings = field(default_factory=GanSettings)
     seg: SegSettings = field(default_factory=SegSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
-    diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)
-    gmm: GmmSettings = field(default_factory=GmmSettings)
+    # the generator families' sections by name (``config.gan``, ``config.diffusion``, …)
+    sections: dict[str, Any] = field(default_factory=default_sections)
     # Repeats of the k-fold split the folds span (``folds`` holds the expanded split indices
     # r·k + f); > 1 makes the analysis a repeated k-fold one (Bouckaert–Frank).
     repeats: int = 1
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"StudyConfig has no field or generator section {name!r}")
 
     @property
     def max_n(self) -> int:
@@ -190,7 +151,6 @@ class StudyConfig:
         no artifact, so a study may be resumed or re-analysed with other values."""
         content = self.to_dict()
         content.pop("stats")
-        content["gan"].pop("allow_unusable")
         content["seg"].pop("device")
         if content["repeats"] == 1:  # studies before repeated k-fold keep their fingerprint
             content.pop("repeats")
@@ -201,21 +161,21 @@ class StudyConfig:
         ):
             if content["seg"][key] == default:  # older studies keep their fingerprint
                 content["seg"].pop(key)
-        for name in ("gan", "diffusion"):
-            if content[name].get("precision") is None:
-                content[name].pop("precision", None)
         used = {g.family for g in self.generators()}
-        for family, name in FAMILY_SECTIONS.items():
-            if name == "gan":
-                continue
+        for name, fam in by_section().items():
             section = content.pop(name)
-            if family in used:  # studies without the family keep their fingerprint
-                section.pop("allow_unusable")
-                content[name] = section
+            if section.get("precision", "") is None:
+                section.pop("precision")  # studies before precision keep their fingerprint
+            section.pop("allow_unusable")
+            if name in LEGACY_SECTIONS or fam.name in used:
+                content[name] = section  # studies without the family keep their fingerprint
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as STUDY.yaml writes it: each family's section at the top level."""
+        content = asdict(self)
+        content.update(content.pop("sections"))
+        return content
 
     def source_specs(self) -> list[SourceSpec]:
         return [parse_source(s) for s in self.sources]
@@ -225,12 +185,11 @@ class StudyConfig:
         needed: list[GeneratorRef] = []
         for spec in self.source_specs():
             needed += [g for g in spec.generators if g not in needed]
-        order = {v: i for i, v in enumerate(VARIANTS)}
-        return sorted(needed, key=lambda g: (g.family, order.get(g.variant, len(order))))
+        return sorted(needed, key=lambda g: (g.family, family(g.family).variants.index(g.variant)))
 
-    def section(self, family: str) -> GanSettings | GmmSettings:
-        """The settings section that trains ``family``'s generators."""
-        return getattr(self, FAMILY_SECTIONS[family])
+    def section(self, family_name: str) -> Any:
+        """The settings section that trains ``family_name``'s generators."""
+        return self.sections[family(family_name).section]
 
     def generator_settings(self, generator: GeneratorRef) -> GeneratorSettings:
         """Preset, length, seed and snapshot interval of one of the study's generators."""
@@ -265,9 +224,14 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
 
 
 KNOWN_FIELDS = (
-    "name", "datasets", "sources", "n_levels", "folds", "seeds", "gan", "seg", "generate",
-    "quality", "stats", "diffusion", "gmm", "repeats",
+    "name", "datasets", "sources", "n_levels", "folds", "seeds", "seg", "generate",
+    "quality", "stats", "repeats",
 )  # fmt: skip
+
+
+def known_fields() -> tuple[str, ...]:
+    """The config's fields: the fixed ones and each registered family's section."""
+    return KNOWN_FIELDS + tuple(by_section())
 
 
 def _parse_datasets(raw: Any, path: Path | None, base: Path) -> list[StudyDataset]:
@@ -393,15 +357,15 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def _check_generators(name: str, section: Any, path: Path | None) -> None:
-    presets, variants = SECTION_PRESETS[name]
+def _check_generators(name: str, fam: GeneratorFamily, section: Any, path: Path | None) -> None:
+    presets, variants = fam.presets, fam.variants
     if section.preset not in presets:
         raise _fail(
             path,
             f"{name}.preset",
             f"unknown preset {section.preset!r}; choose from {', '.join(presets)}",
         )
-    if not isinstance(section, GanSettings):
+    if not isinstance(section, TrainedSettings):
         return  # nothing to train, no length to check
     kimg = section.kimg
     per_variant = kimg if isinstance(kimg, dict) else {v: kimg for v in variants}
@@ -518,16 +482,16 @@ def design_warnings(config: StudyConfig) -> list[str]:
 
 
 def _check_settings(config: StudyConfig, path: Path | None) -> None:
-    for name in FAMILY_SECTIONS.values():
-        _check_generators(name, getattr(config, name), path)
+    for name, fam in by_section().items():
+        _check_generators(name, fam, config.sections[name], path)
     _check_seg(config.seg, path)
     _check_stats(config.stats, path)
     _check_class(config, path)
     if not isinstance(config.quality.enabled, bool):
         raise _fail(path, "quality", f"expected {{enabled: true|false}}, got {config.quality!r}")
-    for family, name in FAMILY_SECTIONS.items():
-        kimg = getattr(config, name).kimg
-        needed = [g.variant for g in config.generators() if g.family == family]
+    for name, fam in by_section().items():
+        kimg = config.sections[name].kimg
+        needed = [g.variant for g in config.generators() if g.family == fam.name]
         missing = [v for v in needed if isinstance(kimg, dict) and v not in kimg]
         if missing:
             raise _fail(
@@ -541,9 +505,10 @@ def parse_study(
     """Validate a study mapping; every problem names its field."""
     if not isinstance(raw, dict):
         raise _fail(path, "study", "expected a mapping at the top level")
-    unknown = sorted(set(raw) - set(KNOWN_FIELDS))
+    unknown = sorted(set(raw) - set(known_fields()))
     if unknown:
-        raise _fail(path, unknown[0], f"unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
+        known = ", ".join(sorted(known_fields()))
+        raise _fail(path, unknown[0], f"unknown field (known: {known})")
     for key in ("datasets", "n_levels", "folds"):
         if key not in raw:
             raise _fail(path, key, "required field missing")
@@ -551,18 +516,18 @@ def parse_study(
     config = StudyConfig(
         name=str(raw.get("name", path.stem if path else "study")),
         datasets=datasets,
-        sources=_parse_sources(raw.get("sources", list(SOURCES)), path),
+        sources=_parse_sources(raw.get("sources", list(source_names())), path),
         n_levels=_parse_n_levels(raw["n_levels"], path),
         folds=_parse_folds(raw, path, datasets),
         repeats=_parse_repeats(raw, path),
         seeds=_int_list(raw.get("seeds", [0]), "seeds", path),
-        gan=_section(raw, "gan", GanSettings, path),
         seg=_section(raw, "seg", SegSettings, path),
         generate=_section(raw, "generate", GenerateSettings, path),
         quality=_section(raw, "quality", QualitySettings, path),
         stats=_section(raw, "stats", StatsSettings, path),
-        diffusion=_section(raw, "diffusion", DiffusionSettings, path),
-        gmm=_section(raw, "gmm", GmmSettings, path),
+        sections={
+            name: _section(raw, name, fam.settings, path) for name, fam in by_section().items()
+        },
     )
     _check_settings(config, path)
     return config

@@ -9,25 +9,17 @@ from pathlib import Path
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.seg.presets import seg_preset
+from synthaug.stages.families import family
 from synthaug.stats.analysis import design_floors
 from synthaug.stats.core import friedman_floor, min_detectable_effect, wilcoxon_floor
 from synthaug.study.config import StudyConfig, design_warnings, kfold_rho
 from synthaug.study.grid import GeneratorJob, Plan, QualityJob, SegJob, plan_study
 
 # Measured on the 2-core development machine with the study's executor (two one-thread
-# workers side by side), demo and demo --quick of 2026-11-30: StyleGAN2 training images per
-# second per worker, seconds of snapshot scoring per run, U-Net seconds per training step
-# (validation included) plus a fixed cost per cell, seconds per quality job. GPU presets have
+# workers side by side), demo and demo --quick of 2026-11-30: U-Net seconds per training step
+# (validation included) plus a fixed cost per cell, seconds per quality job. A generator's
+# cost is its family's estimate (``GeneratorFamily.estimate_seconds``). GPU presets have
 # never run here: their cost is not estimated.
-GAN_IMG_PER_S = {
-    ("cpu-micro", "joint"): 150.0,
-    ("cpu-micro", "mask"): 150.0,
-    ("cpu-micro", "conditional"): 120.0,
-    ("cpu-tiny", "joint"): 20.0,
-    ("cpu-tiny", "mask"): 30.0,
-    ("cpu-tiny", "conditional"): 30.0,
-}
-GAN_SCORING_S = {"cpu-micro": 3.0, "cpu-tiny": 18.0}
 SEG_S_PER_STEP = {"cpu-micro": 0.004, "cpu-tiny": 0.037}  # validation included
 # Where early stopping ends a U-Net (benchmarks/seg_budget.py: cpu-tiny real-only phantom runs
 # stopped at 600-1500 steps); the step cap is a safety net, not the expected length.
@@ -40,11 +32,7 @@ GENERATE_S = 1.5
 def _job_seconds(job, config: StudyConfig) -> float | None:
     """Estimated seconds of one job for one worker, None where the preset was never measured."""
     if isinstance(job, GeneratorJob):
-        r = job.request
-        rate = GAN_IMG_PER_S.get((r.preset, r.variant))
-        if rate is None:
-            return None
-        return r.kimg * 1000 / rate + (GAN_SCORING_S.get(r.preset, 0.0) if job.score else 0.0)
+        return family(job.family).estimate_seconds(job.request, job.score)
     if isinstance(job, SegJob):
         preset = job.options.preset
         if preset not in SEG_S_PER_STEP:

@@ -12,7 +12,7 @@ from synthaug.atomic import atomic_file, write_json
 from synthaug.data.store import SliceStore
 from synthaug.errors import SynthaugError
 from synthaug.quality.snapshots import unusable_reason
-from synthaug.seg.train import RESULTS
+from synthaug.seg.train import SegResults
 from synthaug.stages.train_generator import snapshot_scores
 from synthaug.stats.core import StatsError
 from synthaug.study.config import StudyConfig, load_study
@@ -119,9 +119,9 @@ def _stop_on_unusable(plan: Plan, config: StudyConfig) -> None:
 
 def cell_rows(job: SegJob) -> list[dict]:
     """Rows of one finished cell: per class (and "mean"), Dice averaged over test patients."""
-    results = json.loads((Path(job.options.out) / RESULTS).read_text())
+    results = SegResults.read(job.options.out)
     usable = generators_usable(job.generator_runs)
-    test = pd.DataFrame(results["test"])
+    test = pd.DataFrame(results.test)
     rows = []
     for class_name, group in test.groupby("class_name", sort=False):
         rows.append(
@@ -138,22 +138,22 @@ def cell_rows(job: SegJob) -> list[dict]:
                 # have it (NaN when none has).
                 "hd95": _mean(group, "hd95"),
                 "nsd": _mean(group, "nsd"),
-                "repeat": results.get("repeat", 0),
+                "repeat": results.repeat,
                 "test_patients": int(len(group)),
-                "train_patients": results.get("real_train_patients"),
-                "val_patients": results.get("real_val_patients"),
-                "real_train_slices": results["real_train_slices"],
-                "synthetic_slices": results["synthetic_slices"],
-                "steps": results["steps"],
-                "best_step": results["best_step"],
+                "train_patients": results.real_train_patients,
+                "val_patients": results.real_val_patients,
+                "real_train_slices": results.real_train_slices,
+                "synthetic_slices": results.synthetic_slices,
+                "steps": results.steps,
+                "best_step": results.best_step,
                 # None: a run from before the step-cap check (unknown).
-                "max_steps": results.get("max_steps"),
-                "capped": results.get("capped"),
-                "synthetic_fraction": results.get("synthetic_fraction"),
-                "precision": results.get("precision", "fp32"),  # runs before it were fp32
-                "val_dice": results["val_dice"],
+                "max_steps": results.max_steps,
+                "capped": results.capped,
+                "synthetic_fraction": results.synthetic_fraction,
+                "precision": results.precision,
+                "val_dice": results.val_dice,
                 "generator_usable": usable,
-                "train_seconds": results["train_seconds"],
+                "train_seconds": results.train_seconds,
             }
         )
     return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,8 @@ class DemoSize:
     sources: list[str]
     diffusion_preset: str
     diffusion_kimg: float
+    # Real-patients levels per task (the others: the whole fold): where does a source help?
+    real_patients: dict[str, list] = field(default_factory=dict)
     # Measured wall time of the whole demo (s) on a machine whose fp32 matmul ran at
     # ``measured_gflops`` on 2 threads: scaled by this machine's figure for the estimate.
     measured_seconds: float = 0.0
@@ -75,9 +77,13 @@ FULL = DemoSize(
     # its targets (the conditional one paints lesions at 0.4-0.6 of real consistency at 2.6
     # kimg and needs ~14, docs/time_to_quality.md), and it cost a third of a ten-minute demo;
     # `demo --quick` and `--budget quality` run all three.
-    sources=["real-mask-diffusion", "real-mask-gmm"],
+    # augmented-mask-diffusion: the same painter on deformed real masks (no extra training).
+    sources=["real-mask-diffusion", "augmented-mask-diffusion", "real-mask-gmm"],
     diffusion_preset="cpu-tiny",
     diffusion_kimg=DIFFUSION_DEMO_KIMG,
+    # The lesion task at 4 real patients too (its generators trained on those 4): the
+    # learning curve, and what a synthetic patient is worth where real data is scarce.
+    real_patients={"lesion": [4, "all"]},
     # 2026-12-03, quiet, AVX512-BF16 without AMX (the painter in bf16, U-Nets in fp32).
     measured_seconds=1093.0,
     measured_gflops=147.0,
@@ -95,10 +101,11 @@ QUICK = DemoSize(
     seg_max_steps=40,
     sources=[
         "joint", "mask-conditional", "real-mask-conditional", "real-mask-diffusion",
-        "mask-diffusion", "real-mask-gmm",
+        "mask-diffusion", "real-mask-gmm", "augmented-mask-gmm",
     ],
     diffusion_preset="cpu-micro",
     diffusion_kimg=0.08,
+    real_patients={"lesion": [2, "all"]},
     measured_seconds=124.0,  # 2026-12-03, quiet
     measured_gflops=136.0,
 )  # fmt: skip
@@ -116,7 +123,7 @@ QUALITY = replace(
     n_levels=[0, 2, 6],
     gan_kimg={"joint": 60.0, "mask": 20.0, "conditional": 8.0},
     sources=["joint", "mask-conditional", "real-mask-conditional", "real-mask-diffusion",
-             "real-mask-gmm"],
+             "augmented-mask-diffusion", "real-mask-gmm"],
     diffusion_kimg=27.0,
     measured_seconds=0.0,  # not run end to end: README gives the estimate from training rates
 )  # fmt: skip
@@ -182,7 +189,10 @@ def prepare_phantoms(out: Path, size: DemoSize, seed: int, workers: int) -> list
                 resolution=size.resolution, folds=size.prepare_folds, seed=seed, workers=workers
             )
             prepare_dataset(dataset, store, options)
-        datasets.append({"name": name, "store": str(store.resolve())})
+        entry = {"name": name, "store": str(store.resolve())}
+        if task in size.real_patients:
+            entry["real_patients"] = list(size.real_patients[task])
+        datasets.append(entry)
     return datasets
 
 

@@ -155,8 +155,9 @@ class TrainedOn:
     store_fingerprint: str = ""  # empty in runs trained before fingerprints were recorded
 
     def provenance(self) -> dict:
-        """The store and fold this run belongs to (``data.provenance``)."""
-        return {"store": self.store, "store_fingerprint": self.store_fingerprint, "fold": self.fold}
+        """The store, fold and training patients this run belongs to (``data.provenance``)."""
+        return {"store": self.store, "store_fingerprint": self.store_fingerprint,
+                "fold": self.fold, "train_patients": list(self.train_patients)}  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -324,6 +325,8 @@ class TrainRequest:
     continue only by the family's own rules). ``sample_steps``: for families that sample
     iteratively (diffusion), the denoising steps the run is sampled with — fixed when the run
     starts, since its snapshot scores depend on it; None: the preset's; ignored by the others.
+    ``real_patients``: train on that many of the fold's training patients (a nested, seeded
+    subset: ``SliceStore.training_patients``); None: all of them.
     """
 
     store: str
@@ -339,6 +342,7 @@ class TrainRequest:
     precision: str | None = None
     sample_steps: int | None = None
     settings: dict[str, str] = field(default_factory=dict)
+    real_patients: int | None = None
 
 
 P = TypeVar("P")
@@ -389,6 +393,21 @@ class PresetRegistry(MutableMapping[str, P]):
             if isinstance(value, list) and str(f.type).startswith("tuple"):
                 values[f.name] = tuple(value)
         return self.preset_type(**values)
+
+
+def measured_seconds(
+    img_per_s: dict[tuple[str, str], float],
+    scoring_s: dict[str, float],
+    request: TrainRequest,
+    score: bool,
+) -> float | None:
+    """A trained family's estimate from measured rates: training images per second per
+    worker by (preset, variant), plus seconds of snapshot scoring by preset; None where the
+    preset and variant were never measured."""
+    rate = img_per_s.get((request.preset, request.variant))
+    if rate is None:
+        return None
+    return request.kimg * 1000 / rate + (scoring_s.get(request.preset, 0.0) if score else 0.0)
 
 
 # The TrainRequest options a family may or may not take (GeneratorFamily.options).
@@ -457,7 +476,7 @@ def refuse_changed_settings(out: Path | str, started_with, settings: dict[str, s
         )
 
 
-MaskOrigin = Literal["own", "generated", "real"]
+MaskOrigin = Literal["own", "generated", "real", "augmented"]
 
 
 @dataclass(frozen=True)
@@ -475,8 +494,8 @@ MASK_GENERATOR = GeneratorRef("stylegan2", "mask")
 @dataclass(frozen=True)
 class SourceKind:
     """How a source makes pairs: ``painter`` makes the images; the masks are the painter's
-    own ("own", a joint generator), the mask generator's ("generated") or the fold's real
-    training masks ("real"). ``about``: what a reader of a study should know of it. Each
+    own ("own", a joint generator), the mask generator's ("generated"), the fold's real
+    training masks ("real") or those masks deformed ("augmented", ``data.mask_augment``). ``about``: what a reader of a study should know of it. Each
     family declares the sources it paints (``GeneratorFamily.sources``)."""
 
     name: str

@@ -225,11 +225,13 @@ def open_store(request: TrainRequest, resolution: int | None, preset_name: str) 
 def new_meta(
     request: TrainRequest, family: str, store: SliceStore, preset: Any, world_size: int = 1
 ) -> RunMeta:
-    """The run.json of a new run: trained on the fold's training patients."""
+    """The run.json of a new run: trained on the fold's training patients (or the request's
+    nested subset of them)."""
     from dataclasses import asdict
 
+    patients = store.training_patients(request.fold, request.real_patients)
     return RunMeta(
-        **trained_on(store, request.fold, store.split(request.fold).train),
+        **trained_on(store, request.fold, patients),
         family=family, variant=request.variant, preset=asdict(preset), seed=request.seed,
         kimg=request.kimg, world_size=world_size,
     )  # fmt: skip

@@ -44,6 +44,29 @@ def trained_on(store: SliceStore, fold: int, patients: list[str]) -> dict:
     }
 
 
+def check_patients(
+    artifact: Path | str, kind: str, recorded: list[str] | None, expected: list[str]
+) -> None:
+    """Refuse ``artifact`` unless it was made from exactly the real training patients
+    ``expected`` (a subset level of a study): a generator trained on more patients than the
+    U-Net it feeds would hand it those patients through its samples. ``recorded`` None: an
+    artifact from before training patients were recorded (whole folds only), not checked."""
+    if recorded is None:
+        return
+    if sorted(recorded) != sorted(expected):
+        extra = sorted(set(recorded) - set(expected))
+        raise SynthaugError(
+            f"{artifact}: this {kind} was made from {len(recorded)} real training patients, "
+            f"not the {len(expected)} it is used with"
+            + (
+                f" (it saw {', '.join(extra[:5])}{' …' if len(extra) > 5 else ''} too)"
+                if extra
+                else ""
+            )
+            + "; use one trained on the same real-patients level"
+        )
+
+
 def _describe(recorded: Mapping) -> str:
     fp = recorded.get("store_fingerprint") or "unrecorded"
     return f"fold {recorded.get('fold')} of store {recorded.get('store')} (fingerprint {fp})"

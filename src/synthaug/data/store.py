@@ -178,6 +178,27 @@ class SliceStore:
         repeat = int(f.get("repeat", fold // self.folds_per_repeat))
         return Split(fold, list(f["train"]), list(f["val"]), list(f["test"]), repeat)
 
+    def training_patients(self, fold: int, count: int | None = None, seed: int = 0) -> list[str]:
+        """Fold ``fold``'s training cases, or those of ``count`` of its training patients
+        (patients, not cases: a patient's cases stay together) in the split's order. The
+        patients come from one seeded permutation of the fold's, so the subsets of every
+        count are nested (4 ⊂ 8 ⊂ all); validation and test patients are never touched."""
+        train = self.split(fold).train
+        if count is None:
+            return train
+        groups: list[str] = []
+        for case in train:
+            if self.groups[case] not in groups:
+                groups.append(self.groups[case])
+        if not 1 <= count <= len(groups):
+            raise StoreError(
+                f"{self.path}: fold {fold} has {len(groups)} training patients, so a subset of "
+                f"{count} is impossible (choose 1..{len(groups)} or all)"
+            )
+        order = np.random.default_rng([seed, fold, 4391]).permutation(len(groups))
+        chosen = {groups[i] for i in order[:count]}
+        return [case for case in train if self.groups[case] in chosen]
+
     # -- data access ------------------------------------------------------------------------
     def slice_range(self, patient: str) -> tuple[int, int]:
         try:

@@ -22,6 +22,7 @@ from synthaug.generator import (
     SourceKind,
     TrainingHealth,
     TrainRequest,
+    measured_seconds,
     run_family,
 )
 from synthaug.torch_io import load_torch
@@ -84,6 +85,9 @@ class DiffusionFamily:
         SourceKind("real-mask-diffusion", GeneratorRef(FAMILY, "painter"), "real",
                    "the fold's real training masks painted by the mask-conditional diffusion "
                    "model"),
+        SourceKind("augmented-mask-diffusion", GeneratorRef(FAMILY, "painter"), "augmented",
+                   "the fold's real training masks, deformed (seeded affine + elastic, no "
+                   "class lost), painted by the mask-conditional diffusion model"),
         SourceKind("mask-diffusion", GeneratorRef(FAMILY, "painter"), "generated",
                    "StyleGAN2 masks painted by the mask-conditional diffusion model"),
         SourceKind("joint-diffusion", GeneratorRef(FAMILY, "joint"), "own",
@@ -91,10 +95,7 @@ class DiffusionFamily:
     )  # fmt: skip
 
     def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:
-        rate = IMG_PER_S.get((request.preset, request.variant))
-        if rate is None:
-            return None
-        return request.kimg * 1000 / rate + (SCORING_S.get(request.preset, 0.0) if score else 0.0)
+        return measured_seconds(IMG_PER_S, SCORING_S, request, score)
 
     def owns(self, run: Path) -> bool:
         return run_family(run) == FAMILY

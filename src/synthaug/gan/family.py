@@ -19,6 +19,7 @@ from synthaug.generator import (
     TrainedSettings,
     TrainingHealth,
     TrainRequest,
+    measured_seconds,
 )
 
 # Measured on the 2-core development machine with the study's executor (two one-thread
@@ -52,13 +53,13 @@ class StyleGAN2Family:
                    "StyleGAN2 masks painted by the mask-conditional StyleGAN2"),
         SourceKind("real-mask-conditional", GeneratorRef(FAMILY, "conditional"), "real",
                    "the fold's real training masks painted by the mask-conditional StyleGAN2"),
+        SourceKind("augmented-mask-conditional", GeneratorRef(FAMILY, "conditional"),
+                   "augmented", "the fold's real training masks, deformed (seeded affine + "
+                   "elastic, no class lost), painted by the mask-conditional StyleGAN2"),
     )  # fmt: skip
 
     def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:
-        rate = IMG_PER_S.get((request.preset, request.variant))
-        if rate is None:
-            return None
-        return request.kimg * 1000 / rate + (SCORING_S.get(request.preset, 0.0) if score else 0.0)
+        return measured_seconds(IMG_PER_S, SCORING_S, request, score)
 
     def owns(self, run: Path) -> bool:
         path = Path(run) / RUN_META

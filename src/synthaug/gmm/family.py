@@ -121,6 +121,9 @@ class GmmFamily:
                    "class 0 holds unlabelled anatomy (the lesion phantom: air and brain) it "
                    "is painted as one noisy tissue and the baseline is far from the data. On "
                    "real data with label maps that cover the anatomy it is a fair baseline"),
+        SourceKind("augmented-mask-gmm", GeneratorRef(FAMILY, "painter"), "augmented",
+                   "the fold's real training masks, deformed (seeded affine + elastic, no "
+                   "class lost), painted from class statistics like real-mask-gmm"),
     )  # fmt: skip
 
     def estimate_seconds(self, request: TrainRequest, score: bool) -> float | None:

@@ -19,6 +19,7 @@ from synthaug.atomic import atomic_file, write_json  # noqa: E402
 from synthaug.data.store import SliceStore  # noqa: E402
 from synthaug.data.synthetic import read_synthetic  # noqa: E402
 from synthaug.report.glance import fmt3, glance_section  # noqa: E402
+from synthaug.report.levels import levels_sections  # noqa: E402
 from synthaug.report.quality import (  # noqa: E402
     closest_pairs_grids,
     gan_health_table,
@@ -232,7 +233,8 @@ def _sources_table(config: StudyConfig) -> pd.DataFrame:
         kind = spec.kind
         rows.append({"source": spec.name, "images by": f"{kind.painter.family} {kind.painter.variant}",
                      "masks": {"own": "its own", "generated": "the mask StyleGAN2's",
-                               "real": "real training masks"}[kind.masks],
+                               "real": "real training masks",
+                               "augmented": "deformed real training masks"}[kind.masks],
                      "what it is": kind.about})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -295,6 +297,7 @@ def make_report(results: Path | str, out: Path | str) -> Path:
     sections = [
         glance_section(stats, out),
         *statistics_sections(stats, out),
+        *levels_sections(stats, df, out),
         *_study_sections(layout, config, out, df),
         ("Timings", _timings(layout, df), None),
         (

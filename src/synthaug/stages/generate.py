@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthaug.data.provenance import check_provenance
+from synthaug.data.mask_augment import deform_masks
+from synthaug.data.provenance import check_patients, check_provenance
 from synthaug.data.store import SliceStore
 from synthaug.data.synthetic import SyntheticPatient, write_synthetic_dataset
 from synthaug.errors import SynthaugError
@@ -183,7 +184,7 @@ def sample_patients(
     tally: FilterTally | None = None,
 ) -> list[SyntheticPatient]:
     """``patients`` synthetic patients of ``desc.median_slices`` slices each."""
-    store = SliceStore(desc.store) if kind.masks == "real" else None
+    store = SliceStore(desc.store) if kind.masks in ("real", "augmented") else None
     s = desc.median_slices
     out: list[SyntheticPatient] = []
     for i in track(range(patients), f"generate {kind.name}"):
@@ -192,6 +193,8 @@ def sample_patients(
         if store is not None:
             real_id = desc.train_patients[i % len(desc.train_patients)]
             pool = store.training_arrays([real_id])[1]  # the masks training may use
+            if kind.masks == "augmented":  # deformed, every class kept (data.mask_augment)
+                pool = deform_masks(pool, pseed)
             real_masks = pool[_evenly(len(pool), s)]
         if tally is None:
             images, labels = painting.pairs(real_masks, s, pseed)
@@ -235,6 +238,9 @@ def _load_masker(options: GenerateOptions, desc: RunDescription) -> Sampler:
     mask_desc = fam.describe(Path(options.mask_run))
     store = SliceStore(desc.store)
     check_provenance(options.mask_run, "mask generator", mask_desc.provenance(), store, desc.fold)
+    check_patients(
+        options.mask_run, "mask generator", mask_desc.train_patients, desc.train_patients
+    )
     if mask_desc.outputs.images or not mask_desc.outputs.masks:
         raise SynthaugError(
             f"{options.mask_run}: --mask-run must be a mask run, it is {mask_desc.variant}"
@@ -295,6 +301,8 @@ def generate(options: GenerateOptions, pair_filter: PairFilter | None = None) ->
         "store": desc.store,
         "store_fingerprint": desc.store_fingerprint,
         "fold": desc.fold,
+        # the real patients behind the set: a U-Net may use it only with exactly these
+        "train_patients": list(desc.train_patients),
         "seed": options.seed,
         "truncation_psi": options.truncation,
         "precision": painting.painter.precision,

@@ -55,6 +55,7 @@ from synthaug.stats.core import (
     signed_rank_bayes,
     summarise,
 )
+from synthaug.stats.worth import LEVEL, worth_table
 
 DESIGNS = ("per-source", "paper")
 PRIMARY_TESTS = ("corrected-t", "bayes")
@@ -119,6 +120,7 @@ class StudyStatistics:
     across_notes: list[str] = field(default_factory=list)
     repeats: int = 1
     unlearned: list[dict] = field(default_factory=list)
+    worth: list[dict] = field(default_factory=list)  # stats.worth: synthetic in real patients
 
     @property
     def primary_test(self) -> str:
@@ -155,6 +157,7 @@ class StudyStatistics:
             "power": self.power,
             "imbalance": list(self.imbalance),
             "unlearned_classes": list(self.unlearned),
+            "worth": list(self.worth),
         }
 
 
@@ -609,6 +612,23 @@ def unlearned_classes(df: pd.DataFrame, threshold: float = UNLEARNED_DICE) -> li
 # --------------------------------------------------------------------------- the analysis
 
 
+def per_level_datasets(df: pd.DataFrame) -> pd.DataFrame:
+    """A study with several real-patients levels: each (dataset, level) becomes one problem,
+    named "DATASET · R real", so every comparison is against the real-only cells of the same
+    level and Holm runs over all levels' comparisons together (one pre-specified family)."""
+    if LEVEL not in df or df[LEVEL].astype(str).nunique() < 2:
+        return df
+    return df.assign(dataset=df["dataset"].astype(str) + " · " + df[LEVEL].astype(str) + " real")
+
+
+def level_of(dataset: str) -> tuple[str, str | None]:
+    """("lesion", "4") from a per-level problem name "lesion · 4 real"; (name, None) else."""
+    base, sep, rest = str(dataset).rpartition(" · ")
+    if sep and rest.endswith(" real"):
+        return base, rest.removesuffix(" real")
+    return str(dataset), None
+
+
 def analyse(
     df: pd.DataFrame,
     design: str = "per-source",
@@ -630,6 +650,8 @@ def analyse(
         raise StatsError(f"metric: the results table has no {metric!r} column")
     if not rope >= 0:
         raise StatsError(f"rope: must be 0 or more, got {rope}")
+    worth = worth_table(df, metric, class_name)
+    df = per_level_datasets(df)
     units = fold_units(df, metric, class_name)
     # The Friedman ranks count higher as better.
     ranked = units if METRICS[metric] else units.assign(value=-units["value"])
@@ -656,4 +678,5 @@ def analyse(
         across_notes=across_notes,
         repeats=repeats,
         unlearned=unlearned_classes(df),
+        worth=worth,
     )

@@ -9,6 +9,7 @@ Example::
     sources: [joint, mask-conditional, real-mask-conditional,
               "real-mask-conditional[consistency>=0.5]"]   # filtered: an extra row
     n_levels: [0, 1, 2, 4, 8]          # added synthetic patients; 0 = real only
+    real_patients: [4, 8, all]        # nested subsets of each fold's training patients
     folds: [0, 1, 2, 3, 4]            # split indices of the store; or k: folds 0..k-1 of each repeat
     repeats: 1                        # with folds: k, repeated k-fold (`prepare --repeats R`)
     seeds: [0, 1]
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ from synthaug.stats.analysis import DESIGNS, METRICS, PRIMARY_TESTS, design_floo
 class StudyDataset:
     name: str
     store: str
+    # This dataset's real-patients levels when they differ from the study's (None: those)
+    real_patients: tuple[int | None, ...] | None = None
 
 
 # Sections every study recorded before families had sections of their own: always part of
@@ -131,6 +134,9 @@ class StudyConfig:
     stats: StatsSettings = field(default_factory=StatsSettings)
     # the generator families' sections by name (``config.gan``, ``config.diffusion``, …)
     sections: dict[str, Any] = field(default_factory=default_sections)
+    # Real-patients levels: counts of each fold's training patients, nested and seeded
+    # (``SliceStore.training_patients``); None: the whole fold ("all" in STUDY.yaml).
+    real_patients: list[int | None] = field(default_factory=lambda: [None])
     # Repeats of the k-fold split the folds span (``folds`` holds the expanded split indices
     # r·k + f); > 1 makes the analysis a repeated k-fold one (Bouckaert–Frank).
     repeats: int = 1
@@ -154,6 +160,11 @@ class StudyConfig:
         content["seg"].pop("device")
         if content["repeats"] == 1:  # studies before repeated k-fold keep their fingerprint
             content.pop("repeats")
+        if content["real_patients"] == [None]:  # studies before the axis keep theirs too
+            content.pop("real_patients")
+        for dataset in content["datasets"]:
+            if dataset.get("real_patients") is None:
+                dataset.pop("real_patients", None)
         for key, default in (
             ("synthetic_fraction", None),
             ("nsd_tolerance", 1.0),
@@ -176,6 +187,10 @@ class StudyConfig:
         content = asdict(self)
         content.update(content.pop("sections"))
         return content
+
+    def levels(self, dataset: StudyDataset) -> list[int | None]:
+        """The real-patients levels of ``dataset`` (its own, else the study's)."""
+        return list(dataset.real_patients) if dataset.real_patients else list(self.real_patients)
 
     def source_specs(self) -> list[SourceSpec]:
         return [parse_source(s) for s in self.sources]
@@ -225,7 +240,7 @@ def _int_list(raw: Any, name: str, path: Path | None) -> list[int]:
 
 KNOWN_FIELDS = (
     "name", "datasets", "sources", "n_levels", "folds", "seeds", "seg", "generate",
-    "quality", "stats", "repeats",
+    "quality", "stats", "repeats", "real_patients",
 )  # fmt: skip
 
 
@@ -251,7 +266,14 @@ def _parse_datasets(raw: Any, path: Path | None, base: Path) -> list[StudyDatase
                 f"datasets[{i}].store",
                 f"{store} is not a slice store (run `synthaug prepare`)",
             )
-        datasets.append(StudyDataset(str(entry.get("name", store.name)), str(store.resolve())))
+        own = entry.get("real_patients")
+        datasets.append(
+            StudyDataset(
+                str(entry.get("name", store.name)),
+                str(store.resolve()),
+                None if own is None else tuple(own),  # checked with the study's levels
+            )
+        )
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise _fail(path, "datasets", f"dataset names must be unique, got {names}")
@@ -285,6 +307,56 @@ def _parse_n_levels(raw: Any, path: Path | None) -> list[int]:
             "must start with 0 (the real-only baseline every comparison is against)",
         )
     return n_levels
+
+
+def _levels(raw: Any, path: Path | None, name: str) -> list[int | None]:
+    """``[4, 8, all]``: strictly increasing counts of training patients, "all" (or null) last."""
+    if not isinstance(raw, list | tuple) or not raw:
+        raise _fail(path, name, f"expected a list such as [4, 8, all], got {raw!r}")
+    levels = [None if v is None or v == "all" else v for v in raw]
+    counts = [v for v in levels if v is not None]
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in counts):
+        raise _fail(path, name, f"counts must be whole numbers of at least 1 (or all), got {raw!r}")
+    if counts != sorted(set(counts)) or levels.count(None) > 1 or (None in levels[:-1]):
+        raise _fail(path, name, f"must be strictly increasing with all last, got {raw!r}")
+    return levels
+
+
+def _fits(levels: list[int | None], path: Path | None, name: str, ds: StudyDataset,
+          folds: list[int]) -> None:  # fmt: skip
+    """Each count must fit the smallest training fold of the dataset's store."""
+    counts = [v for v in levels if v is not None]
+    if not counts:
+        return
+    store = SliceStore(ds.store)
+    for fold in folds:
+        if fold >= store.num_folds:
+            continue  # _parse_folds names that problem
+        patients = len({store.groups[c] for c in store.split(fold).train})
+        if counts[-1] > patients:
+            raise _fail(
+                path, name,
+                f"{counts[-1]} real patients do not fit fold {fold} of {ds.store}, which has "
+                f"{patients} training patients",
+            )  # fmt: skip
+
+
+def _parse_real_patients(
+    raw: Any, path: Path | None, datasets: list[StudyDataset], folds: list[int]
+) -> tuple[list[int | None], list[StudyDataset]]:
+    """The study's levels (default: the whole fold) and the datasets with their own levels
+    (``datasets: [{name, store, real_patients: [4, all]}]``) normalised; every level checked
+    against the folds of its dataset's store."""
+    study = [None] if raw is None else _levels(raw, path, "real_patients")
+    checked = []
+    for i, ds in enumerate(datasets):
+        own = None
+        if ds.real_patients is not None:
+            own = tuple(_levels(ds.real_patients, path, f"datasets[{i}].real_patients"))
+        _fits(list(own or study), path, f"datasets[{i}].real_patients" if own else "real_patients",
+              ds, folds)  # fmt: skip
+        checked.append(replace(ds, real_patients=own))
+    return study, checked
 
 
 def _parse_repeats(raw: dict, path: Path | None) -> int:
@@ -513,13 +585,16 @@ def parse_study(
         if key not in raw:
             raise _fail(path, key, "required field missing")
     datasets = _parse_datasets(raw["datasets"], path, base or Path.cwd())
+    folds = _parse_folds(raw, path, datasets)
+    levels, datasets = _parse_real_patients(raw.get("real_patients"), path, datasets, folds)
     config = StudyConfig(
         name=str(raw.get("name", path.stem if path else "study")),
         datasets=datasets,
         sources=_parse_sources(raw.get("sources", list(source_names())), path),
         n_levels=_parse_n_levels(raw["n_levels"], path),
-        folds=_parse_folds(raw, path, datasets),
+        folds=folds,
         repeats=_parse_repeats(raw, path),
+        real_patients=levels,
         seeds=_int_list(raw.get("seeds", [0]), "seeds", path),
         seg=_section(raw, "seg", SegSettings, path),
         generate=_section(raw, "generate", GenerateSettings, path),

@@ -26,6 +26,11 @@ from synthaug.study.config import StudyConfig, StudyDataset
 from synthaug.study.layout import BASELINE_SOURCE, StudyLayout
 
 
+def level_label(level: int | None) -> str:
+    """How labels name a real-patients level ("" for the whole fold)."""
+    return "" if level is None else f" ({level} real)"
+
+
 @dataclass(frozen=True)
 class GeneratorJob:
     dataset: str
@@ -36,7 +41,7 @@ class GeneratorJob:
     @property
     def label(self) -> str:
         r = self.request
-        return f"{self.family} {r.variant} · {self.dataset} fold {r.fold}"
+        return f"{self.family} {r.variant} · {self.dataset}{level_label(r.real_patients)} fold {r.fold}"
 
     def done(self) -> bool:
         run = self.request.out
@@ -88,8 +93,16 @@ class SegJob:
         return self.options.seed
 
     @property
+    def real_patients(self) -> int | None:
+        """The real-patients level (None: the whole fold)."""
+        return self.options.real_patients
+
+    @property
     def label(self) -> str:
-        return f"U-Net {self.source} n={self.n} · {self.dataset} fold {self.fold} seed {self.seed}"
+        return (
+            f"U-Net {self.source} n={self.n} · {self.dataset}{level_label(self.real_patients)} "
+            f"fold {self.fold} seed {self.seed}"
+        )
 
     def done(self) -> bool:
         return is_finished(self.options.out)
@@ -191,13 +204,16 @@ class _Planner:
     def __init__(self, config: StudyConfig, layout: StudyLayout) -> None:
         self.config, self.layout = config, layout
 
-    def generator(self, ds: StudyDataset, fold: int, ref: GeneratorRef) -> GeneratorJob:
+    def generator(
+        self, ds: StudyDataset, fold: int, ref: GeneratorRef, level: int | None
+    ) -> GeneratorJob:
         settings = self.config.generator_settings(ref)
         request = TrainRequest(
             store=ds.store,
             fold=fold,
             variant=ref.variant,
-            out=str(self.layout.generator_run(ds.name, fold, ref)),
+            out=str(self.layout.generator_run(ds.name, fold, ref, level)),
+            real_patients=level,
             preset=settings.preset,
             kimg=settings.kimg,
             seed=settings.seed,
@@ -209,10 +225,11 @@ class _Planner:
         return GeneratorJob(ds.name, ref.family, request, self.config.quality.enabled)
 
     def _seg_options(
-        self, ds: StudyDataset, fold: int, seed: int, out: Path, **extra
+        self, ds: StudyDataset, fold: int, seed: int, out: Path, level: int | None, **extra
     ) -> SegOptions:
         return SegOptions(
             store=ds.store, fold=fold, out=str(out), seed=seed, preset=self.config.seg.preset,
+            real_patients=level,
             resume=True, max_steps=self.config.seg.max_steps,
             synthetic_fraction=self.config.seg.synthetic_fraction,
             nsd_tolerance=self.config.seg.nsd_tolerance, precision=self.config.seg.precision,
@@ -220,28 +237,35 @@ class _Planner:
         )  # fmt: skip
 
     def seg(
-        self, ds: StudyDataset, fold: int, seed: int, source: SourceSpec | None, n: int
-    ) -> SegJob:
-        out = self.layout.cell(ds.name, fold, seed, source, n)
+        self, ds: StudyDataset, fold: int, seed: int, source: SourceSpec | None, n: int,
+        level: int | None,
+    ) -> SegJob:  # fmt: skip
+        out = self.layout.cell(ds.name, fold, seed, source, n, level)
         if source is None:
-            return SegJob(ds.name, BASELINE_SOURCE, n, self._seg_options(ds, fold, seed, out))
-        synthetic = str(self.layout.synthetic(ds.name, fold, source))
-        options = self._seg_options(ds, fold, seed, out, synthetic=synthetic, n_patients=n)
-        runs = tuple(str(self.layout.generator_run(ds.name, fold, g)) for g in source.generators)
+            options = self._seg_options(ds, fold, seed, out, level)
+            return SegJob(ds.name, BASELINE_SOURCE, n, options)
+        synthetic = str(self.layout.synthetic(ds.name, fold, source, level))
+        options = self._seg_options(ds, fold, seed, out, level, synthetic=synthetic, n_patients=n)
+        runs = tuple(
+            str(self.layout.generator_run(ds.name, fold, g, level)) for g in source.generators
+        )
         return SegJob(ds.name, source.name, n, options, runs)
 
-    def reference(self, ds: StudyDataset, fold: int, role: str) -> ReferenceJob:
-        out = self.layout.reference(ds.name, fold, role)
-        return ReferenceJob(ds.name, role, self._seg_options(ds, fold, REFERENCE_SEEDS[role], out))
+    def reference(self, ds: StudyDataset, fold: int, role: str, level: int | None) -> ReferenceJob:
+        out = self.layout.reference(ds.name, fold, role, level)
+        options = self._seg_options(ds, fold, REFERENCE_SEEDS[role], out, level)
+        return ReferenceJob(ds.name, role, options)
 
-    def generation(self, ds: StudyDataset, fold: int, source: SourceSpec) -> GenerateJob:
-        reference = self.layout.reference(ds.name, fold, "filter") / MODEL
-        runs = [self.layout.generator_run(ds.name, fold, g) for g in source.generators]
+    def generation(
+        self, ds: StudyDataset, fold: int, source: SourceSpec, level: int | None
+    ) -> GenerateJob:
+        reference = self.layout.reference(ds.name, fold, "filter", level) / MODEL
+        runs = [self.layout.generator_run(ds.name, fold, g, level) for g in source.generators]
         options = GenerateOptions(
             run=str(runs[-1]),
             source=source.base,
             patients=self.config.max_n,
-            out=str(self.layout.synthetic(ds.name, fold, source)),
+            out=str(self.layout.synthetic(ds.name, fold, source, level)),
             mask_run=str(runs[0]) if len(runs) > 1 else None,
             seed=self.config.generate.seed,
             truncation=float(self.config.generate.truncation),
@@ -253,17 +277,18 @@ class _Planner:
         )
         return GenerateJob(ds.name, fold, options)
 
-    def quality(self, ds: StudyDataset, fold: int) -> QualityJob:
+    def quality(self, ds: StudyDataset, fold: int, level: int | None) -> QualityJob:
         specs = self.config.source_specs()
+        tag = {} if level is None else {"real_patients": level}
         options = AssessOptions(
             store=ds.store,
             fold=fold,
-            synthetic=tuple(str(self.layout.synthetic(ds.name, fold, s)) for s in specs),
-            outs=tuple(str(self.layout.quality(ds.name, fold, s)) for s in specs),
-            reference_unet=str(self.layout.reference(ds.name, fold, "judge") / MODEL),
+            synthetic=tuple(str(self.layout.synthetic(ds.name, fold, s, level)) for s in specs),
+            outs=tuple(str(self.layout.quality(ds.name, fold, s, level)) for s in specs),
+            reference_unet=str(self.layout.reference(ds.name, fold, "judge", level) / MODEL),
             unet_preset=self.config.seg.preset,
             skip_existing=True,
-            tags=tuple({"dataset": ds.name, "source": s.name} for s in specs),
+            tags=tuple({"dataset": ds.name, "source": s.name, **tag} for s in specs),
         )
         return QualityJob(ds.name, options)
 
@@ -275,28 +300,40 @@ def plan_study(config: StudyConfig, root: Path | StudyLayout) -> Plan:
     plan = Plan([], [], [], [], [], [])
     for ds in config.datasets:
         for fold in config.folds:
-            plan.generators += [planner.generator(ds, fold, g) for g in config.generators()]
-            plan.baselines += [planner.seg(ds, fold, seed, None, 0) for seed in config.seeds]
-            if config.max_n == 0:
-                continue
-            specs = config.source_specs()
-            if any(s.min_consistency is not None for s in specs):
-                plan.references.append(planner.reference(ds, fold, "filter"))
-            if config.quality.enabled:
-                plan.references.append(planner.reference(ds, fold, "judge"))
-            for spec in specs:
-                plan.generations.append(planner.generation(ds, fold, spec))
-                plan.cells += [
-                    planner.seg(ds, fold, seed, spec, n)
-                    for seed in config.seeds
-                    for n in config.n_levels[1:]
-                ]
-            if config.quality.enabled:
-                plan.qualities.append(planner.quality(ds, fold))
+            for level in config.levels(ds):
+                _plan_fold(plan, planner, config, ds, fold, level)
     # Side by side, two generators of one fold would both train the fold's feature encoder
     # for their snapshot scores (cached, but not yet there): start different folds together.
-    plan.generators = interleave(plan.generators, lambda job: (job.dataset, job.request.fold))
+    plan.generators = interleave(
+        plan.generators, lambda job: (job.dataset, job.request.fold, job.request.real_patients)
+    )
     return plan
+
+
+def _plan_fold(
+    plan: Plan, planner: _Planner, config: StudyConfig, ds: StudyDataset, fold: int,
+    level: int | None,
+) -> None:  # fmt: skip
+    """The jobs of one (dataset, fold, real-patients level): its generators are trained on
+    the level's patients, its U-Nets and references too."""
+    plan.generators += [planner.generator(ds, fold, g, level) for g in config.generators()]
+    plan.baselines += [planner.seg(ds, fold, seed, None, 0, level) for seed in config.seeds]
+    if config.max_n == 0:
+        return
+    specs = config.source_specs()
+    if any(s.min_consistency is not None for s in specs):
+        plan.references.append(planner.reference(ds, fold, "filter", level))
+    if config.quality.enabled:
+        plan.references.append(planner.reference(ds, fold, "judge", level))
+    for spec in specs:
+        plan.generations.append(planner.generation(ds, fold, spec, level))
+        plan.cells += [
+            planner.seg(ds, fold, seed, spec, n, level)
+            for seed in config.seeds
+            for n in config.n_levels[1:]
+        ]
+    if config.quality.enabled:
+        plan.qualities.append(planner.quality(ds, fold, level))
 
 
 def interleave(jobs: list, key) -> list:

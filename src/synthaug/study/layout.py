@@ -49,23 +49,39 @@ class StudyLayout:
     def stats(self) -> Path:
         return self.root / "stats.json"
 
-    def generator_run(self, dataset: str, fold: int, generator: GeneratorRef) -> Path:
+    # ``level``: the real-patients level (None: the whole fold, whose paths have no level part,
+    # as in studies before the axis); an artifact of level r lives under .../foldF/rR/.
+
+    def _fold(self, kind: str, dataset: str, fold: int, level: int | None) -> Path:
+        folder = self.root / kind / dataset / f"fold{fold}"
+        return folder if level is None else folder / f"r{level}"
+
+    def generator_run(
+        self, dataset: str, fold: int, generator: GeneratorRef, level: int | None = None
+    ) -> Path:
         if generator.family == "stylegan2":
-            return self.root / "gans" / dataset / f"fold{fold}" / generator.variant
+            return self._fold("gans", dataset, fold, level) / generator.variant
         name = f"{generator.family}-{generator.variant}"
-        return self.root / "generators" / dataset / f"fold{fold}" / name
+        return self._fold("generators", dataset, fold, level) / name
 
-    def synthetic(self, dataset: str, fold: int, source: SourceSpec) -> Path:
-        return self.root / "synthetic" / dataset / f"fold{fold}" / source.slug
+    def synthetic(
+        self, dataset: str, fold: int, source: SourceSpec, level: int | None = None
+    ) -> Path:
+        return self._fold("synthetic", dataset, fold, level) / source.slug
 
-    def cell(self, dataset: str, fold: int, seed: int, source: SourceSpec | None, n: int) -> Path:
+    def cell(
+        self, dataset: str, fold: int, seed: int, source: SourceSpec | None, n: int,
+        level: int | None = None,
+    ) -> Path:  # fmt: skip
         """A U-Net run; ``source`` None is the shared real-only baseline (n = 0)."""
         slug = BASELINE_SOURCE if source is None else source.slug
-        return self.root / "cells" / dataset / f"fold{fold}" / f"seed{seed}" / f"{slug}-n{n}"
+        return self._fold("cells", dataset, fold, level) / f"seed{seed}" / f"{slug}-n{n}"
 
-    def reference(self, dataset: str, fold: int, role: str) -> Path:
+    def reference(self, dataset: str, fold: int, role: str, level: int | None = None) -> Path:
         """A real-only U-Net that is not a study cell: the pair filter's or the judge's run."""
-        return self.root / "references" / dataset / f"fold{fold}" / role
+        return self._fold("references", dataset, fold, level) / role
 
-    def quality(self, dataset: str, fold: int, source: SourceSpec) -> Path:
-        return self.root / "quality" / dataset / f"fold{fold}" / f"{source.slug}.json"
+    def quality(
+        self, dataset: str, fold: int, source: SourceSpec, level: int | None = None
+    ) -> Path:
+        return self._fold("quality", dataset, fold, level) / f"{source.slug}.json"

@@ -27,6 +27,7 @@ RESULT_COLUMNS = [
     "n",
     "fold",
     "seed",
+    "real_patients",
     "class_name",
     "dice",
     "slice_dice",
@@ -131,6 +132,8 @@ def cell_rows(job: SegJob) -> list[dict]:
                 "n": job.n,
                 "fold": job.fold,
                 "seed": job.seed,
+                # the real-patients level ("all": the whole fold; train_patients its count)
+                "real_patients": "all" if job.real_patients is None else str(job.real_patients),
                 "class_name": class_name,
                 "dice": float(group["dice"].mean()),
                 "slice_dice": float(group["slice_dice"].mean()),

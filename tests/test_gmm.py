@@ -143,3 +143,17 @@ def test_cli_fits_a_gmm_run_with_its_default_preset(toy_store, tmp_path, run_cli
     assert json.loads((out / "run.json").read_text())["preset"]["name"] == "default"
     refused = run_cli(*args, "--resume", "--sample-steps", "5")
     assert refused.code != 0 and "--sample-steps" in refused.err + refused.out
+
+
+def test_contrast_jitter_moves_the_class_means_by_the_patients_spread():
+    # two patients whose class-1 means differ by 0.4: the jitter's scale
+    stats = ClassStats(np.array([[[-0.5], [0.0]], [[-0.5], [0.4]]]), np.full((2, 2, 1), 0.02),
+                       np.full((2, 2), 500))  # fmt: skip
+    masks = np.zeros((8, 16, 16), np.int64)
+    masks[:, 4:12, 4:12] = 1
+    calm = replace(GMM_PRESETS["default"], contrast_jitter=0.0, noise=0.0, bias=0.0)
+    still, _ = paint(stats, calm, masks, seed=5)
+    moved, _ = paint(stats, replace(calm, contrast_jitter=1.0), masks, seed=5)
+    shift = np.abs(moved[:, 0, 8, 8] - still[:, 0, 8, 8])
+    assert shift.max() > 0.05  # a spread-sized move in some painting
+    assert np.allclose(moved[:, 0, 0, 0], still[:, 0, 0, 0], atol=0.2)  # background too, less

@@ -41,6 +41,7 @@ class CountPreset:
     batch: int = 8
     lr: float = 0.1
     widths: tuple[int, ...] = (4, 8)
+    label: str = "x"
 
 
 PRESETS = PresetRegistry("counting", (CountPreset("small"),))
@@ -171,6 +172,15 @@ def test_resume_keeps_the_recorded_preset_and_refuses_changed_options(tmp_path):
     assert RunMeta.read(run).kimg == 1.0
 
 
+def test_set_values_take_their_fields_types():
+    from synthaug.generator import with_settings
+
+    preset = with_settings(PRESETS["small"], {"label": "12", "lr": "1", "widths": "2,4"})
+    assert preset.label == "12" and isinstance(preset.lr, float) and preset.widths == (2.0, 4.0)
+    with pytest.raises(SynthaugError, match="not a setting of preset small"):
+        with_settings(PRESETS["small"], {"depth": "3"})
+
+
 def test_presets_are_rebuilt_from_a_record_and_unknown_names_listed():
     preset = PRESETS.from_record({"name": "small", "batch": 8, "lr": 0.1, "widths": [4, 8]})
     assert preset == PRESETS["small"] and isinstance(preset.widths, tuple)
@@ -203,3 +213,42 @@ def test_a_store_of_another_resolution_is_refused(toy_store):
         open_store(request, 64, "p")
     meta = new_meta(request, "counting", toy_store, PRESETS["small"])
     assert meta.train_patients == toy_store.split(0).train and meta.preset["widths"] == (4, 8)
+
+
+class _Collapsing(Counting):
+    """Stops itself at its second snapshot (as StyleGAN2's collapse check does)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.after = 0
+
+    def before_snapshot(self) -> None:
+        if self.nimg >= 200:
+            self.stopped_early = "collapsed"
+
+    def after_snapshot(self) -> None:
+        self.after += 1
+
+
+def test_a_run_stopped_early_stays_stopped_when_resumed(tmp_path):
+    run = tmp_path / "run"
+    meta = open_run(_request(run), LAYOUT.at(run), _meta(), PRESETS.from_record)
+    first = _Collapsing(run, meta)
+    summary = train_run(first, 400, "count")
+    assert summary.stopped_early == "collapsed" and summary.nimg == 200
+    assert first.after == 2  # after_snapshot ran at each snapshot
+    assert summary.warnings == ["collapsed"]
+    again = Counting(run, open_run(_request(run, resume=True), LAYOUT.at(run), _meta(),
+                                   PRESETS.from_record))  # fmt: skip
+    resume_checkpoint(again)
+    assert again.stopped_early == "collapsed"
+    assert train_run(again, 400, "count").nimg == 200  # no step taken after the stop
+
+
+def test_a_missing_fold_and_an_old_run_json_are_handled(toy_store, tmp_path):
+    with pytest.raises(SynthaugError, match="fold 7 does not exist"):
+        open_store(TrainRequest(str(toy_store.path), 7, "painter", "/unused"), None, "p")
+    record = _meta().to_dict()
+    del record["family"]  # run.json of a StyleGAN2 run from before families were recorded
+    (tmp_path / "run.json").write_text(json.dumps(record))
+    assert RunMeta.read(tmp_path).family == "stylegan2"

@@ -168,7 +168,6 @@ def open_run(
     layout: RunLayout,
     meta: RunMeta,
     preset_of: Callable[[dict], Any],
-    write: bool = True,
 ) -> RunMeta:
     """The run's metadata under the one resume rule of every family.
 
@@ -177,7 +176,8 @@ def open_run(
     setting given again (``--set``, ``--snapshot-kimg``, ``--sample-steps``) must equal what
     the run recorded; the run keeps the preset it started with. ``meta`` is the metadata a
     new run would record; ``preset_of`` rebuilds a family preset from its recorded dict.
-    Writes run.json (atomically) unless ``write`` is False (a process that writes nothing).
+    Writes run.json (atomically); under torchrun only rank 0 calls it, the others read the
+    run.json it wrote.
     """
     out = layout.run
     exists = layout.meta.exists()
@@ -192,9 +192,8 @@ def open_run(
         given = {**request.settings, **_explicit(request, recorded)}
         refuse_changed_settings(out, recorded, given)
         meta.preset, meta.world_size = previous.preset, previous.world_size
-    if write:
-        out.mkdir(parents=True, exist_ok=True)
-        meta.write(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta.write(out)
     return meta
 
 

@@ -327,6 +327,20 @@ def test_expand_baseline_copies_shared_rows_to_each_source():
     assert set(s.loc[s.n == 0, "source"]) == {"joint", "mask-conditional"}
 
 
+def test_expand_baseline_keeps_a_baseline_with_nothing_to_attach_to_and_names_missing_columns():
+    alone = _grid([("C", "none")], [0], folds=2)
+    out = expand_baseline(pd.concat([alone, _grid([("A", "joint")], [0, 4])], ignore_index=True))
+    assert len(out[(out.dataset == "C") & (out.source == "none")]) == len(alone)
+    with pytest.raises(StatsError, match=r"lacks column\(s\) \['n'\]"):
+        expand_baseline(alone.drop(columns=["n"]))
+
+
+def test_signed_rank_leaves_out_missing_differences():
+    diffs = [0.1, 0.2, -0.05, 0.3, 0.15]
+    with_nan = signed_rank([*diffs, math.nan])
+    assert with_nan == signed_rank(diffs) and with_nan.n_pairs == 5
+
+
 def test_expand_baseline_rejects_sourceless_augmented_rows():
     with pytest.raises(StatsError, match="n != 0"):
         expand_baseline(_grid([("A", "none")], [0, 4]))

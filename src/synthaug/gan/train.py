@@ -491,7 +491,12 @@ def _setup(opts: TrainRequest) -> _Trainer:
         raise SynthaugError(f"batch: {preset.batch} is not divisible by {ddp.world} processes")
     out = Path(opts.out)
     meta = new_meta(opts, FAMILY, store, preset, ddp.world)
-    meta = open_run(opts, layout(out), meta, GAN_PRESETS.from_record, write=ddp.is_main)
+    if ddp.is_main:  # rank 0 applies the resume rule and writes run.json …
+        meta = open_run(opts, layout(out), meta, GAN_PRESETS.from_record)
+    if ddp.world > 1:
+        dist.barrier()  # … and the other ranks read what it decided (never race it)
+        if not ddp.is_main:
+            meta = RunMeta.read(out, FAMILY)
     data = TrainingSlices.of(store, meta.train_patients)
     trainer = _Trainer(opts, meta, data, device, ddp)
     if opts.resume:

@@ -30,8 +30,8 @@ from synthaug.study.runner import add_timing, run_study
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is: ``FULL`` (budget "cpu") is 18 minutes on 2 CPU cores whose fp32
-    matmul runs at 147 GFLOP/s (about 12 at 229), ``QUALITY`` (budget "quality") trains every
+    """How big the demo is: ``FULL`` (budget "cpu") is 29 minutes on 2 CPU cores whose fp32
+    matmul runs at 145 GFLOP/s (about 18 at 229), ``QUALITY`` (budget "quality") trains every
     generator to its quality targets, ``QUICK`` is a two-minute check of the pipeline."""
 
     name: str
@@ -84,9 +84,10 @@ FULL = DemoSize(
     # The lesion task at 4 real patients too (its generators trained on those 4): the
     # learning curve, and what a synthetic patient is worth where real data is scarce.
     real_patients={"lesion": [4, "all"]},
-    # 2026-12-03, quiet, AVX512-BF16 without AMX (the painter in bf16, U-Nets in fp32).
-    measured_seconds=1093.0,
-    measured_gflops=147.0,
+    # 2026-12-03, quiet, AVX512-BF16 without AMX (the painter in bf16, U-Nets in fp32), with
+    # the lesion task's 4-real-patient level and augmented-mask-diffusion (18 min without).
+    measured_seconds=1729.0,
+    measured_gflops=145.0,
 )
 QUICK = DemoSize(
     name="quick",

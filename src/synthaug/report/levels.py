@@ -120,7 +120,8 @@ def regime_lines(comps: pd.DataFrame, worth: list[dict]) -> list[str]:
                 if not harms.empty
                 else ""
             )
-            lines.append(f"{base} · {source}: {what}{where} (Holm, {len(rows)} comparisons)")
+            count = f"{len(rows)} comparison{'s' if len(rows) != 1 else ''}"
+            lines.append(f"{base} · {source}: {what}{where} (Holm, {count})")
             continue
         best = gains.loc[gains["mean_diff"].idxmax()]
         w = worth_at.get((base, source, int(best["n"]), best["level"]))

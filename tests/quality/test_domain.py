@@ -181,7 +181,7 @@ def test_consistency_dice_definition() -> None:
     assert per_slice[0] == pytest.approx(1.0)
     assert per_slice[1] == pytest.approx((2 * 16 / (16 + 32) + 0.0) / 2)
     assert np.isnan(per_slice[2])
-    assert per_slice[3] == 0.0
+    assert per_slice[3] == pytest.approx(0.0)
     assert consistency(_Oracle(), images, masks, 3) == pytest.approx(np.nanmean(per_slice))
     assert consistency_dice(_Oracle(), images, masks, 3, empty=1.0)[2] == 1.0
     with pytest.raises(SynthaugError, match="do not match"):

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from synthaug.report.statistics import Section
 from synthaug.stats.analysis import StudyStatistics, level_of
 from synthaug.stats.core import BASELINE_SOURCE
 from synthaug.stats.worth import COUNT, LEVEL
 from synthaug.viz import save_figure
-
-Section = tuple[str, "pd.DataFrame | str | list[str] | None", "list[tuple[str, str]] | None"]
 
 
 def _comparisons(stats: StudyStatistics) -> pd.DataFrame:

@@ -138,10 +138,9 @@ class TrainingData:
         )
 
 
-def _training_set(opts: SegOptions, store: SliceStore) -> TrainingData:
+def _training_set(opts: SegOptions, store: SliceStore, real: list[str]) -> TrainingData:
     """Real training slices of the fold (or its subset) and the first n synthetic patients'
     slices; a synthetic set made from other real patients than these is refused."""
-    real = store.training_patients(opts.fold, opts.real_patients)
     images, labels = store.training_arrays(real)
     if opts.n_patients < 0:
         raise SynthaugError(f"n-patients: must be 0 or more, got {opts.n_patients}")
@@ -313,7 +312,8 @@ def train_seg(opts: SegOptions) -> SegResults:
     preset = seg_preset(opts.preset)
     store = SliceStore(opts.store)
     split = store.split(opts.fold)
-    data = _training_set(opts, store)
+    real = store.training_patients(opts.fold, opts.real_patients)
+    data = _training_set(opts, store, real)
     run = _Run(opts, store, resolve_device(opts.device))
     if (out / SEG_CHECKPOINT).exists():
         run.resume()
@@ -341,7 +341,7 @@ def train_seg(opts: SegOptions) -> SegResults:
         seed=opts.seed,
         n_patients=opts.n_patients,
         synthetic=opts.synthetic,
-        real_train_patients=len(store.training_patients(opts.fold, opts.real_patients)),
+        real_train_patients=len(real),
         real_patients=opts.real_patients,
         real_val_patients=len(split.val),
         real_train_slices=len(data.real_images),
